@@ -1,0 +1,140 @@
+"""The public block-sparse attention entry point: validation, backend choice, torch custom op."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+from dit_accel.kernels.block_sparse.naive import block_sparse_attention_naive
+from dit_accel.kernels.block_sparse.torch_sparse import block_sparse_attention_torch
+from dit_accel.layout import BlockLayout
+
+BACKENDS = ("triton", "torch", "reference")
+_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _triton_interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET") == "1"
+
+
+def default_backend(device: torch.device) -> str:
+    """`triton` on CUDA devices, `torch` elsewhere."""
+    return "triton" if device.type == "cuda" else "torch"
+
+
+def _run_backend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    kv_counts: torch.Tensor,
+    kv_indices: torch.Tensor,
+    block_q: int,
+    block_k: int,
+    scale: float,
+    backend: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    if backend == "triton":
+        from dit_accel.kernels.block_sparse.triton_fwd import block_sparse_attention_fwd
+
+        return block_sparse_attention_fwd(q, k, v, kv_counts, kv_indices, block_q, block_k, scale)
+    if backend == "torch":
+        return block_sparse_attention_torch(q, k, v, kv_counts, kv_indices, block_q, block_k, scale)
+    compute = torch.float64 if q.dtype == torch.float64 else torch.float32
+    return block_sparse_attention_naive(
+        q, k, v, kv_counts, kv_indices, block_q, block_k, scale, compute_dtype=compute
+    )
+
+
+@torch.library.custom_op("dit_accel::block_sparse_attention", mutates_args=())
+def _block_sparse_attention_op(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    kv_counts: torch.Tensor,
+    kv_indices: torch.Tensor,
+    block_q: int,
+    block_k: int,
+    scale: float,
+    backend: str,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return _run_backend(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend)
+
+
+@_block_sparse_attention_op.register_fake
+def _(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend):
+    b, s, h, _ = q.shape
+    out = q.new_empty(b, s, h, v.shape[-1])
+    lse = q.new_empty(b, h, s, dtype=torch.float32)
+    return out, lse
+
+
+def _validate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, backend: str) -> None:
+    if not isinstance(layout, BlockLayout):
+        raise ValueError(f"layout must be a dit_accel.BlockLayout, got {type(layout).__name__}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)} (or None), got {backend!r}")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 4:
+            raise ValueError(f"{name} must be a 4-D tensor [B, S, H, D]")
+        if t.dtype not in _DTYPES:
+            raise ValueError(f"{name} dtype must be float16, bfloat16, float32 or float64, got {t.dtype}")
+    if not (q.dtype == k.dtype == v.dtype):
+        raise ValueError(f"q, k, v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not (q.device == k.device == v.device == layout.device):
+        raise ValueError(
+            f"q, k, v and layout must be on one device, got {q.device}, {k.device}, {v.device}, "
+            f"{layout.device}"
+        )
+    b, sq, h, d = q.shape
+    if k.shape[0] != b or v.shape[0] != b or k.shape[2] != h or v.shape[2] != h:
+        raise ValueError(
+            f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} must share batch and heads"
+        )
+    if k.shape[3] != d or v.shape[1] != k.shape[1]:
+        raise ValueError(f"k must be [B, Sk, H, {d}] and v [B, Sk, H, Dv], got {tuple(k.shape)}, {tuple(v.shape)}")
+    if v.shape[3] != d:
+        raise ValueError(f"v head dim must equal q head dim {d}, got {v.shape[3]}")
+    if layout.q_len != sq or layout.kv_len != k.shape[1]:
+        raise ValueError(
+            f"layout is for q_len={layout.q_len}, kv_len={layout.kv_len} but q has {sq} tokens and k "
+            f"has {k.shape[1]}"
+        )
+    if layout.batch not in (1, b):
+        raise ValueError(f"layout batch must be 1 or {b} (q's batch), got {layout.batch}")
+    if layout.heads not in (1, h):
+        raise ValueError(f"layout heads must be 1 or {h} (q's heads), got {layout.heads}")
+    if backend == "triton" and q.device.type != "cuda" and not _triton_interpreting():
+        raise ValueError(
+            "backend='triton' needs CUDA tensors (set TRITON_INTERPRET=1 to run it on the CPU), "
+            f"got device {q.device}"
+        )
+
+
+def block_sparse_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    layout: BlockLayout,
+    scale: float | None = None,
+    return_lse: bool = False,
+    backend: str | None = None,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Block-sparse softmax attention.
+
+    q `[B, Sq, H, D]`, k/v `[B, Sk, H, D]` (diffusers' layout, any strides); `layout` lists the key
+    blocks of each query block (batch and head dims 1 broadcast). `scale` defaults to 1/sqrt(D).
+    Returns out `[B, Sq, H, D]` in q's dtype, and with `return_lse` also lse float32 `[B, H, Sq]`
+    (natural log; -inf for rows that attend to nothing, whose output is zero).
+    Backends: "triton" (default on CUDA), "torch" (default elsewhere), "reference" (dense, tests).
+    """
+    if backend is None:
+        backend = default_backend(q.device)
+    _validate(q, k, v, layout, backend)
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1])
+    out, lse = _block_sparse_attention_op(
+        q, k, v, layout.kv_counts, layout.kv_indices, layout.block_q, layout.block_k, float(scale), backend
+    )
+    return (out, lse) if return_lse else out

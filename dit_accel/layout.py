@@ -1,0 +1,190 @@
+"""BlockLayout: which key blocks each query block attends to, stored CSR-style."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+def _check_power_of_two(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1 or value & (value - 1):
+        raise ValueError(f"{name} must be a positive power of two, got {value!r}")
+
+
+def _check_positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def num_blocks(length: int, block: int) -> int:
+    """Number of blocks of size `block` that cover `length` tokens (last one may be partial)."""
+    return -(-length // block)
+
+
+@dataclass(frozen=True, repr=False)
+class BlockLayout:
+    """Block-sparse attention layout, one key-block list per (batch|1, head, query block).
+
+    kv_counts:  int32 [Bl, H, nq]        how many key blocks each query block reads
+    kv_indices: int32 [Bl, H, nq, max_k] the key-block ids, ascending; entries past the count are 0
+    Bl is the batch size or 1 (broadcast over the batch).
+    """
+
+    kv_counts: torch.Tensor
+    kv_indices: torch.Tensor
+    q_len: int
+    kv_len: int
+    block_q: int
+    block_k: int
+
+    def __post_init__(self) -> None:
+        _check_positive("q_len", self.q_len)
+        _check_positive("kv_len", self.kv_len)
+        _check_power_of_two("block_q", self.block_q)
+        _check_power_of_two("block_k", self.block_k)
+        if self.kv_counts.dtype != torch.int32 or self.kv_indices.dtype != torch.int32:
+            raise ValueError(
+                f"kv_counts and kv_indices must be int32, got {self.kv_counts.dtype} and "
+                f"{self.kv_indices.dtype}"
+            )
+        if self.kv_counts.dim() != 3 or self.kv_indices.dim() != 4:
+            raise ValueError(
+                "kv_counts must be [Bl, H, nq] and kv_indices [Bl, H, nq, max_k], got shapes "
+                f"{tuple(self.kv_counts.shape)} and {tuple(self.kv_indices.shape)}"
+            )
+        if self.kv_indices.shape[:3] != self.kv_counts.shape:
+            raise ValueError(
+                f"kv_indices leading shape {tuple(self.kv_indices.shape[:3])} must equal kv_counts "
+                f"shape {tuple(self.kv_counts.shape)}"
+            )
+        if self.kv_counts.shape[2] != self.num_q_blocks:
+            raise ValueError(
+                f"kv_counts has {self.kv_counts.shape[2]} query blocks but q_len={self.q_len} with "
+                f"block_q={self.block_q} needs {self.num_q_blocks}"
+            )
+
+    @property
+    def num_q_blocks(self) -> int:
+        return num_blocks(self.q_len, self.block_q)
+
+    @property
+    def num_kv_blocks(self) -> int:
+        return num_blocks(self.kv_len, self.block_k)
+
+    @property
+    def batch(self) -> int:
+        return self.kv_counts.shape[0]
+
+    @property
+    def heads(self) -> int:
+        return self.kv_counts.shape[1]
+
+    @property
+    def max_kv_blocks(self) -> int:
+        return self.kv_indices.shape[3]
+
+    @property
+    def device(self) -> torch.device:
+        return self.kv_counts.device
+
+    @classmethod
+    def from_mask(
+        cls, block_mask: torch.Tensor, q_len: int, kv_len: int, block_q: int, block_k: int
+    ) -> BlockLayout:
+        """Build from a bool block mask `[B|1, H, nq, nk]` (True = compute this block pair)."""
+        if not isinstance(block_mask, torch.Tensor) or block_mask.dtype != torch.bool:
+            raise ValueError("block_mask must be a bool tensor of shape [B|1, H, nq, nk]")
+        if block_mask.dim() != 4:
+            raise ValueError(
+                f"block_mask must have 4 dims [B|1, H, nq, nk], got shape {tuple(block_mask.shape)}"
+            )
+        _check_positive("q_len", q_len)
+        _check_positive("kv_len", kv_len)
+        _check_power_of_two("block_q", block_q)
+        _check_power_of_two("block_k", block_k)
+        nq, nk = num_blocks(q_len, block_q), num_blocks(kv_len, block_k)
+        if block_mask.shape[2:] != (nq, nk):
+            raise ValueError(
+                f"block_mask has block grid {tuple(block_mask.shape[2:])} but q_len={q_len}, "
+                f"kv_len={kv_len}, block_q={block_q}, block_k={block_k} need ({nq}, {nk})"
+            )
+        counts = block_mask.sum(-1, dtype=torch.int32)
+        max_k = max(int(counts.max()), 1)
+        # A stable sort of the negated mask lists the kept block ids first, in ascending order.
+        order = torch.sort((~block_mask).to(torch.int8), dim=-1, stable=True).indices[..., :max_k]
+        keep = torch.arange(max_k, device=block_mask.device) < counts.unsqueeze(-1)
+        indices = torch.where(keep, order, torch.zeros_like(order)).to(torch.int32)
+        return cls(counts.contiguous(), indices.contiguous(), q_len, kv_len, block_q, block_k)
+
+    @classmethod
+    def dense(
+        cls,
+        q_len: int,
+        kv_len: int,
+        block_q: int = 128,
+        block_k: int = 128,
+        heads: int = 1,
+        batch: int = 1,
+        device: torch.device | str | None = None,
+    ) -> BlockLayout:
+        """Every query block attends to every key block."""
+        _check_positive("heads", heads)
+        _check_positive("batch", batch)
+        _check_power_of_two("block_q", block_q)
+        _check_power_of_two("block_k", block_k)
+        nq, nk = num_blocks(q_len, block_q), num_blocks(kv_len, block_k)
+        mask = torch.ones(batch, heads, nq, nk, dtype=torch.bool, device=device)
+        return cls.from_mask(mask, q_len, kv_len, block_q, block_k)
+
+    def to_mask(self) -> torch.Tensor:
+        """Bool block mask `[Bl, H, nq, nk]`."""
+        mask = torch.zeros(
+            *self.kv_counts.shape, self.num_kv_blocks + 1, dtype=torch.bool, device=self.device
+        )
+        valid = torch.arange(self.max_kv_blocks, device=self.device) < self.kv_counts.unsqueeze(-1)
+        # Padded entries are routed to the extra column, which is dropped.
+        cols = torch.where(valid, self.kv_indices.long(), self.num_kv_blocks)
+        mask.scatter_(-1, cols, True)
+        return mask[..., : self.num_kv_blocks]
+
+    def to_token_mask(self) -> torch.Tensor:
+        """Bool token mask `[Bl, H, q_len, kv_len]` (memory q_len x kv_len: for tests and small inputs)."""
+        mask = self.to_mask()
+        mask = mask.repeat_interleave(self.block_q, dim=2)[:, :, : self.q_len]
+        return mask.repeat_interleave(self.block_k, dim=3)[..., : self.kv_len]
+
+    def _pair_counts(self) -> torch.Tensor:
+        """Token pairs computed, float64 `[Bl, H]`; tail blocks count by their real size."""
+        q_sizes = torch.full((self.num_q_blocks,), self.block_q, dtype=torch.float64, device=self.device)
+        q_sizes[-1] = self.q_len - self.block_q * (self.num_q_blocks - 1)
+        k_sizes = torch.full((self.num_kv_blocks,), self.block_k, dtype=torch.float64, device=self.device)
+        k_sizes[-1] = self.kv_len - self.block_k * (self.num_kv_blocks - 1)
+        keys_per_row = self.to_mask().to(torch.float64) @ k_sizes  # [Bl, H, nq]
+        return keys_per_row @ q_sizes
+
+    def head_density(self) -> torch.Tensor:
+        """Fraction of the q_len x kv_len token pairs computed, float64 `[Bl, H]`."""
+        return self._pair_counts() / (self.q_len * self.kv_len)
+
+    def density(self) -> float:
+        """Fraction of the q_len x kv_len token pairs computed, averaged over batch and heads."""
+        return float(self.head_density().mean())
+
+    def to(self, device: torch.device | str) -> BlockLayout:
+        return BlockLayout(
+            self.kv_counts.to(device),
+            self.kv_indices.to(device),
+            self.q_len,
+            self.kv_len,
+            self.block_q,
+            self.block_k,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"BlockLayout(batch={self.batch}, heads={self.heads}, q_len={self.q_len}, "
+            f"kv_len={self.kv_len}, block=({self.block_q}, {self.block_k}), "
+            f"blocks=({self.num_q_blocks}x{self.num_kv_blocks}), max_kv_blocks={self.max_kv_blocks}, "
+            f"density={self.density():.3f}, device={self.device})"
+        )
