@@ -34,17 +34,22 @@ def _run_backend(
     block_k: int,
     scale: float,
     backend: str,
+    need_lse: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if backend == "triton":
         from dit_accel.kernels.block_sparse.triton_fwd import block_sparse_attention_fwd
 
-        return block_sparse_attention_fwd(q, k, v, kv_counts, kv_indices, block_q, block_k, scale)
-    if backend == "torch":
-        return block_sparse_attention_torch(q, k, v, kv_counts, kv_indices, block_q, block_k, scale)
-    compute = torch.float64 if q.dtype == torch.float64 else torch.float32
-    return block_sparse_attention_naive(
-        q, k, v, kv_counts, kv_indices, block_q, block_k, scale, compute_dtype=compute
-    )
+        out, lse = block_sparse_attention_fwd(q, k, v, kv_counts, kv_indices, block_q, block_k, scale)
+    elif backend == "torch":
+        return block_sparse_attention_torch(
+            q, k, v, kv_counts, kv_indices, block_q, block_k, scale, need_lse=need_lse
+        )
+    else:
+        compute = torch.float64 if q.dtype == torch.float64 else torch.float32
+        out, lse = block_sparse_attention_naive(
+            q, k, v, kv_counts, kv_indices, block_q, block_k, scale, compute_dtype=compute
+        )
+    return out, lse if need_lse else lse.new_empty(0)
 
 
 @torch.library.custom_op("dit_accel::block_sparse_attention", mutates_args=())
@@ -58,15 +63,16 @@ def _block_sparse_attention_op(
     block_k: int,
     scale: float,
     backend: str,
+    need_lse: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return _run_backend(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend)
+    return _run_backend(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend, need_lse)
 
 
 @_block_sparse_attention_op.register_fake
-def _(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend):
+def _(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend, need_lse):
     b, s, h, _ = q.shape
     out = q.new_empty(b, s, h, v.shape[-1])
-    lse = q.new_empty(b, h, s, dtype=torch.float32)
+    lse = q.new_empty((b, h, s) if need_lse else (0,), dtype=torch.float32)
     return out, lse
 
 
@@ -93,7 +99,9 @@ def _validate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLa
             f"q {tuple(q.shape)}, k {tuple(k.shape)}, v {tuple(v.shape)} must share batch and heads"
         )
     if k.shape[3] != d or v.shape[1] != k.shape[1]:
-        raise ValueError(f"k must be [B, Sk, H, {d}] and v [B, Sk, H, Dv], got {tuple(k.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"k must be [B, Sk, H, {d}] and v [B, Sk, H, Dv], got {tuple(k.shape)}, {tuple(v.shape)}"
+        )
     if v.shape[3] != d:
         raise ValueError(f"v head dim must equal q head dim {d}, got {v.shape[3]}")
     if layout.q_len != sq or layout.kv_len != k.shape[1]:
@@ -135,6 +143,15 @@ def block_sparse_attention(
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])
     out, lse = _block_sparse_attention_op(
-        q, k, v, layout.kv_counts, layout.kv_indices, layout.block_q, layout.block_k, float(scale), backend
+        q,
+        k,
+        v,
+        layout.kv_counts,
+        layout.kv_indices,
+        layout.block_q,
+        layout.block_k,
+        float(scale),
+        backend,
+        return_lse,
     )
     return (out, lse) if return_lse else out
