@@ -63,6 +63,17 @@ class BlockLayout:
                 f"kv_counts has {self.kv_counts.shape[2]} query blocks but q_len={self.q_len} with "
                 f"block_q={self.block_q} needs {self.num_q_blocks}"
             )
+        if self.kv_counts.numel() and bool(
+            (self.kv_counts < 0).any() | (self.kv_counts > self.max_kv_blocks).any()
+        ):
+            raise ValueError(f"kv_counts must lie in [0, {self.max_kv_blocks}] (the width of kv_indices)")
+        if self.kv_indices.numel() and bool(
+            (self.kv_indices < 0).any() | (self.kv_indices >= self.num_kv_blocks).any()
+        ):
+            raise ValueError(
+                f"kv_indices must lie in [0, {self.num_kv_blocks}) for kv_len={self.kv_len} and "
+                f"block_k={self.block_k}"
+            )
 
     @property
     def num_q_blocks(self) -> int:

@@ -78,3 +78,11 @@ def test_constructor_rejects_wrong_dtype_and_shapes():
         BlockLayout(counts, torch.zeros(1, 1, 3, 1, dtype=torch.int32), 256, 256, 64, 64)
     with pytest.raises(ValueError, match="kv_counts has 4 query blocks but q_len=100"):
         BlockLayout(counts, torch.zeros(1, 1, 4, 1, dtype=torch.int32), 100, 256, 64, 64)
+
+
+def test_constructor_rejects_indices_and_counts_out_of_range():
+    counts = torch.ones(1, 1, 4, dtype=torch.int32)
+    with pytest.raises(ValueError, match=r"kv_indices must lie in \[0, 4\) for kv_len=256"):
+        BlockLayout(counts, torch.full((1, 1, 4, 1), 4, dtype=torch.int32), 256, 256, 64, 64)
+    with pytest.raises(ValueError, match=r"kv_counts must lie in \[0, 1\]"):
+        BlockLayout(counts * 2, torch.zeros(1, 1, 4, 1, dtype=torch.int32), 256, 256, 64, 64)
