@@ -2,5 +2,8 @@
 
 from dit_accel.methods.base import Method, Plan
 from dit_accel.methods.dense import Dense
+from dit_accel.methods.draft import Draft
+from dit_accel.methods.radial import Radial
+from dit_accel.methods.window import Window
 
-__all__ = ["Dense", "Method", "Plan"]
+__all__ = ["Dense", "Draft", "Method", "Plan", "Radial", "Window"]

@@ -52,7 +52,9 @@ class Plan:
         """Fraction of token pairs computed per head, float64 `[H]` (mean over the batch)."""
         return self.layout.head_density().mean(0)
 
-    def run(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None = None) -> torch.Tensor:
+    def run(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float | None = None
+    ) -> torch.Tensor:
         """Attention output `[B, S, H, D]` for q/k/v `[B, S, H, D]` in the natural token order."""
         self.grid.check(q.shape[1])
         if self.permutation is None:
@@ -79,9 +81,7 @@ class Method:
     name: ClassVar[str] = ""
     static: ClassVar[bool] = False
 
-    def plan(
-        self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None
-    ) -> Plan:
+    def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
         """Plan one attention call for q/k `[B, S, H, D]`; `previous` is an earlier plan of the same
         call site (same grid) that the method may warm-start from."""
         raise NotImplementedError

@@ -18,9 +18,7 @@ class Dense(Method):
     def __init__(self, block_size: int = 64) -> None:
         self.block_size = check_block_size(block_size)
 
-    def plan(
-        self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None
-    ) -> Plan:
+    def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
         grid.check(q.shape[1])
         s = q.shape[1]
         layout = BlockLayout.dense(s, s, self.block_size, self.block_size, device=q.device)
