@@ -1,9 +1,11 @@
 """Sparse attention methods on a video token grid: `method(q, k, v, grid)` or `method.plan(...)`."""
 
+from dit_accel.methods.adaptive import Adaptive
 from dit_accel.methods.base import Method, Plan
 from dit_accel.methods.dense import Dense
 from dit_accel.methods.draft import Draft
 from dit_accel.methods.radial import Radial
+from dit_accel.methods.reordered import Reordered
 from dit_accel.methods.window import Window
 
-__all__ = ["Dense", "Draft", "Method", "Plan", "Radial", "Window"]
+__all__ = ["Adaptive", "Dense", "Draft", "Method", "Plan", "Radial", "Reordered", "Window"]

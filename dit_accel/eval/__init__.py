@@ -1,0 +1,1 @@
+"""Evaluation: attention quality harness on synthetic video attention, kernel speed, metrics."""

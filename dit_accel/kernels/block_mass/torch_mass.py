@@ -1,0 +1,43 @@
+"""Block attention mass in plain PyTorch: exact softmax over chunks of query blocks, so memory stays
+bounded while every score is computed once."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# Upper bound on the fp32 probability tensor of one chunk of query blocks.
+_CHUNK_BYTES = 64 * 2**20
+
+
+def block_attention_mass_torch(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    block_q: int,
+    block_k: int,
+    scale: float,
+    lse: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """q `[B, Sq, H, D]`, k `[B, Sk, H, D]`, optional lse `[B, H, Sq]` -> float32 `[B, H, nq, nk]`.
+
+    Without `lse` each chunk takes its rows' logsumexp itself (the rows are complete there).
+    """
+    b, sq, h, _ = q.shape
+    sk = k.shape[1]
+    nq, nk = -(-sq // block_q), -(-sk // block_k)
+    compute = torch.float64 if q.dtype == torch.float64 else torch.float32
+    qh = q.transpose(1, 2).to(compute)  # [B, H, Sq, D]
+    kt = k.permute(0, 2, 3, 1).to(compute)  # [B, H, D, Sk]
+    mass = torch.empty(b, h, nq, nk, dtype=torch.float32, device=q.device)
+    chunk = max(1, _CHUNK_BYTES // (b * h * block_q * nk * block_k * 4))
+    for start in range(0, nq, chunk):
+        stop = min(start + chunk, nq)
+        rows = slice(start * block_q, min(stop * block_q, sq))
+        scores = (qh[:, :, rows] @ kt).float() * scale  # [B, H, r, Sk]
+        row_lse = scores.logsumexp(-1) if lse is None else lse[:, :, rows].float()
+        probs = torch.exp(scores - row_lse.unsqueeze(-1))
+        pad_rows = (stop - start) * block_q - probs.shape[2]
+        probs = F.pad(probs, (0, nk * block_k - sk, 0, pad_rows))
+        mass[:, :, start:stop] = probs.view(b, h, stop - start, block_q, nk, block_k).sum((3, 5))
+    rows_per_block = (sq - torch.arange(nq, device=q.device) * block_q).clamp(max=block_q)
+    return mass / rows_per_block.view(nq, 1)

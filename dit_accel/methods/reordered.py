@@ -1,0 +1,155 @@
+"""Reordered: PAROAttention / Sparse VideoGen 2 style - permute tokens so a head's pattern becomes
+block-local, then pick the key blocks from estimated block mass."""
+
+from __future__ import annotations
+
+import torch
+
+from dit_accel.grid import TokenGrid
+from dit_accel.layout import BlockLayout
+from dit_accel.methods.base import Method, Plan, check_block_size, check_fraction
+from dit_accel.methods.draft import pooled_block_scores
+from dit_accel.patterns.axes import axis_permutations
+from dit_accel.patterns.kmeans import cluster_block_scores, cluster_permutation, kmeans
+from dit_accel.patterns.permutation import permute_tokens
+from dit_accel.patterns.pooling import pool_blocks
+from dit_accel.patterns.selection import select_blocks
+from dit_accel.patterns.text import keep_blocks
+
+ORDERS = ("axes", "semantic")
+
+
+def _check_count(name: str, value: int | None, minimum: int, allow_none: bool = False) -> int | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}")
+    return value
+
+
+class Reordered(Method):
+    """Tokens are permuted per batch sample and head so the head's pattern becomes block-local, then
+    the key blocks are ranked by an estimate of the block attention mass and selected as in Draft.
+    Text tokens stay in place and their rows and columns stay dense, as does the diagonal.
+
+    order:      "axes" (PAROAttention): per head, the best of the six (f, h, w) axis orders
+                (`patterns.axes.AXIS_ORDERS`), judged by the pooled mass the selection captures in
+                each order (density=) or by how few blocks reach the mass (mass=); ties keep the
+                natural order. Blocks are ranked by mean-pooled q/k as in Draft.
+                `plan.state["axis_order"]`: long `[B, H]` index of each head's order.
+                "semantic" (Sparse VideoGen 2): k-means on keys and on queries per head. One
+                permutation serves q and k, so the video tokens are sorted by key cluster alone: a
+                key block must be homogeneous to be skipped whole, while a mixed query block only
+                needs the union of its queries' key blocks, which the query clusters estimate
+                (`patterns.kmeans.cluster_block_scores`). `plan.state["centroids"]`:
+                {"k": [B, H, Ck, D], "q": [B, H, Cq, D]} fp32, for warm starts.
+    density:    keep the top `density` share of key blocks per query block, in (0, 1].
+    mass:       instead keep the fewest key blocks reaching this share of the estimated row mass,
+                in (0, 1]. Give exactly one; neither means density=0.25.
+    block_size: tokens per block: 16, 32, 64, 128 or 256.
+    q_clusters, k_clusters: k-means clusters per head; None means one per block of video tokens.
+    iters:      k-means iterations of a cold start; warm_iters those of a call whose `previous`
+                plan holds centroids of the same shape.
+    """
+
+    name = "reordered"
+    static = False
+
+    def __init__(
+        self,
+        order: str = "axes",
+        density: float | None = None,
+        mass: float | None = None,
+        block_size: int = 64,
+        q_clusters: int | None = None,
+        k_clusters: int | None = None,
+        iters: int = 25,
+        warm_iters: int = 2,
+    ) -> None:
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {', '.join(map(repr, ORDERS))}, got {order!r}")
+        if density is not None and mass is not None:
+            raise ValueError(
+                f"give exactly one of density= and mass=, got density={density!r}, mass={mass!r}"
+            )
+        if density is None and mass is None:
+            density = 0.25
+        self.order = order
+        self.density = None if density is None else check_fraction("density", density)
+        self.mass = None if mass is None else check_fraction("mass", mass)
+        self.block_size = check_block_size(block_size)
+        self.q_clusters = _check_count("q_clusters", q_clusters, 1, allow_none=True)
+        self.k_clusters = _check_count("k_clusters", k_clusters, 1, allow_none=True)
+        self.iters = _check_count("iters", iters, 1)
+        self.warm_iters = _check_count("warm_iters", warm_iters, 0)
+
+    def _select(self, scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        return select_blocks(scores, density=self.density, mass=self.mass, keep=keep)
+
+    def _axes(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid) -> tuple[torch.Tensor, dict]:
+        """Permutation `[B, S, H]` of each (sample, head)'s best axis order, and its index `[B, H]`."""
+        keep = keep_blocks(grid, self.block_size, q.device)
+        perms = axis_permutations(grid, q.device)  # [6, S]
+        quality = []
+        for perm in perms:
+            scores = pooled_block_scores(q.index_select(1, perm), k.index_select(1, perm), self.block_size)
+            mask = self._select(scores, keep)
+            if self.density is not None:
+                quality.append((scores * mask).sum(-1).mean(-1))  # pooled mass captured, [B, H]
+            else:
+                quality.append(-mask.sum(-1, dtype=torch.float32).mean(-1))  # fewer blocks is better
+        choice = torch.stack(quality).argmax(0)  # [B, H]; the first maximum, so ties keep "fhw"
+        return perms[choice].transpose(1, 2), {"axis_order": choice}
+
+    def _semantic(
+        self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None
+    ) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """Permutation `[B, S, H]` sorting video tokens by key cluster, the query-cluster estimate of
+        the block mass `[B, H, n, n]`, and the state holding the centroids."""
+        b, _, h, d = q.shape
+        blocks = -(-grid.video_len // self.block_size)
+        counts = {"k": self.k_clusters or blocks, "q": self.q_clusters or blocks}
+        warm = previous.state.get("centroids", {}) if previous is not None else {}
+        centroids, labels = {}, {}
+        for name, x in (("k", k), ("q", q)):
+            count = min(counts[name], grid.video_len)
+            points = x[:, grid.video_slice].transpose(1, 2).reshape(b * h, grid.video_len, d)
+            init = warm.get(name)
+            if init is not None and init.shape == (b, h, count, d) and init.device == x.device:
+                c, labels[name] = kmeans(points, count, self.warm_iters, init.reshape(b * h, count, d))
+            else:
+                c, labels[name] = kmeans(points, count, self.iters)
+            centroids[name] = c
+        perm = cluster_permutation(grid, labels["k"], centroids["k"].shape[1])  # [B*H, S]
+        k_pooled = pool_blocks(permute_tokens(k, perm.view(b, h, -1).transpose(1, 2)), self.block_size)
+        scores = cluster_block_scores(
+            perm, labels["q"], centroids["q"], k_pooled.flatten(0, 1), grid, self.block_size
+        )
+        state = {"centroids": {name: c.view(b, h, *c.shape[1:]) for name, c in centroids.items()}}
+        return perm.view(b, h, -1).transpose(1, 2), scores.view(b, h, *scores.shape[1:]), state
+
+    def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
+        """Permute, score, select; `previous` (order="semantic") warm-starts k-means from its centroids."""
+        grid.check(q.shape[1])
+        block = self.block_size
+        if self.order == "axes":
+            perm, state = self._axes(q, k, grid)
+            scores = pooled_block_scores(permute_tokens(q, perm), permute_tokens(k, perm), block)
+        else:
+            perm, scores, state = self._semantic(q, k, grid, previous)
+        mask = self._select(scores, keep_blocks(grid, block, q.device))
+        layout = BlockLayout.from_mask(mask, grid.seq_len, grid.seq_len, block, block)
+        return Plan(layout=layout, grid=grid, permutation=perm, state=state)
+
+    def options(self) -> dict[str, str | float | int | None]:
+        return {
+            "order": self.order,
+            "density": self.density,
+            "mass": self.mass,
+            "block_size": self.block_size,
+            "q_clusters": self.q_clusters,
+            "k_clusters": self.k_clusters,
+            "iters": self.iters,
+            "warm_iters": self.warm_iters,
+        }
