@@ -117,7 +117,7 @@ def measure(
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = device.type == "cuda"
     dtype = dtype or (torch.bfloat16 if gpu else torch.float32)
-    block = block or (128 if gpu else 64)
+    block = block or 128
     repeats = repeats or (20 if gpu else 3)
     backend = default_backend(device)
     generator = torch.Generator().manual_seed(seed)
