@@ -1,0 +1,56 @@
+"""Sizes of the demo video model and where its weights live."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+# Environment override of the shipped weights folder (e.g. a freshly trained run).
+WEIGHTS_ENV = "DIT_ACCEL_DEMO_WEIGHTS"
+PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Video geometry (pixels) and transformer size. The default makes 9 x 16 x 16 = 2,304 video tokens
+    with patch (1, 4, 4) on 64 x 64 RGB frames."""
+
+    frames: int = 9
+    height: int = 64
+    width: int = 64
+    patch_size: tuple[int, int, int] = (1, 4, 4)
+    heads: int = 2
+    head_dim: int = 64
+    layers: int = 4
+    ffn_dim: int = 256
+    text_dim: int = 64
+    freq_dim: int = 64
+    max_text_length: int = 12
+    shift: float = 1.0  # FlowMatchEulerDiscreteScheduler shift used at sampling time
+
+    def transformer_kwargs(self) -> dict:
+        """Arguments of `WanTransformer3DModel` (pixel space: 3 channels in and out)."""
+        return {
+            "patch_size": self.patch_size,
+            "num_attention_heads": self.heads,
+            "attention_head_dim": self.head_dim,
+            "in_channels": 3,
+            "out_channels": 3,
+            "text_dim": self.text_dim,
+            "freq_dim": self.freq_dim,
+            "ffn_dim": self.ffn_dim,
+            "num_layers": self.layers,
+            "rope_max_seq_len": 64,
+        }
+
+
+# A model small enough for unit tests (seconds on a CPU).
+TINY = DemoConfig(
+    frames=3, height=16, width=16, heads=2, head_dim=8, layers=1, ffn_dim=16, text_dim=8, freq_dim=8
+)
+
+
+def default_weights_path() -> Path:
+    """The folder `load_demo_pipeline` reads by default: $DIT_ACCEL_DEMO_WEIGHTS, else the packaged one."""
+    return Path(os.environ.get(WEIGHTS_ENV) or PACKAGE_WEIGHTS)

@@ -1,0 +1,189 @@
+"""The embedded demo video model: data, caption decoding, pipeline, training script, loader."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dit_accel.demo import (
+    TINY,
+    build_pipeline,
+    describe_video,
+    load_demo_pipeline,
+    make_batch,
+    make_sample,
+    video_to_frames,
+    weights_present,
+)
+from dit_accel.demo.checkpoint import checkpoints
+from dit_accel.demo.data import MOTIONS, VideoSpec
+from dit_accel.demo.quality import EVAL_PROMPTS, EVAL_SPECS, attention_locality, caption_following
+from dit_accel.demo.train import main as train_main
+
+SIZE = {"num_frames": TINY.frames, "height": TINY.height, "width": TINY.width}
+
+
+@pytest.fixture
+def tiny_pipe():
+    pipe = build_pipeline(TINY, seed=0)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _generate(pipe, steps: int = 2, seed: int = 0, **kwargs):
+    return pipe(
+        "a red circle moving left",
+        num_inference_steps=steps,
+        generator=torch.Generator().manual_seed(seed),
+        **{**SIZE, **kwargs},
+    ).frames
+
+
+def test_data_is_deterministic_per_seed():
+    a, b, c = make_sample(7), make_sample(7), make_sample(8)
+    assert torch.equal(a.video, b.video) and a.caption == b.caption
+    assert not torch.equal(a.video, c.video)
+    assert a.video.shape == (9, 3, 64, 64) and a.video.min() >= -1 and a.video.max() <= 1
+    assert (
+        a.caption == f"a {a.spec.colour} {a.spec.shape} {a.spec.motion} on a {a.spec.background} background"
+    )
+    batch = [
+        make_batch(3, torch.Generator().manual_seed(1), frames=9, height=32, width=32, clip=4) for _ in "ab"
+    ]
+    assert batch[0][0].shape == (3, 3, 4, 32, 32)
+    assert torch.equal(batch[0][0], batch[1][0]) and batch[0][1] == batch[1][1]
+
+
+def test_describe_video_recovers_colour_and_motion_of_data():
+    samples = [make_sample(seed) for seed in range(40)]
+    assert len({s.spec.motion for s in samples}) == len(MOTIONS)
+    hits = [
+        describe_video(video_to_frames(s.video)) == {"colour": s.spec.colour, "motion": s.spec.motion}
+        for s in samples
+    ]
+    assert sum(hits) >= 0.95 * len(samples)
+
+
+def test_describe_video_finds_no_object_in_grey_frames():
+    assert describe_video(np.full((5, 16, 16, 3), 0.4)) == {"colour": "none", "motion": "none"}
+    with pytest.raises(ValueError, match=r"\[F, H, W, 3\]"):
+        describe_video(np.zeros((5, 3, 16, 16)))
+
+
+def test_eval_prompts_cover_every_motion():
+    assert len(EVAL_PROMPTS) == 20 and {s.motion for s in EVAL_SPECS} == set(MOTIONS)
+
+
+def test_text_encoder_maps_unknown_words_to_unk(tiny_pipe):
+    encoder = tiny_pipe.text_encoder
+    ids = encoder.tokenize(["A Red zebra, moving!", ""])
+    words = [encoder.words[i] for i in ids[0, :4]]
+    assert words == ["a", "red", "<unk>", "moving"]
+    assert ids[0, 4:].eq(0).all() and ids[1].eq(0).all()
+    assert encoder.encode(["a red circle"]).shape == (1, TINY.max_text_length, TINY.text_dim)
+
+
+def test_empty_prompt_is_an_error_naming_prompt(tiny_pipe):
+    for bad in ("", "   ", [], ["a red circle", ""]):
+        with pytest.raises(ValueError, match="prompt"):
+            tiny_pipe(bad, num_inference_steps=1, **SIZE)
+
+
+def test_output_layouts_and_range(tiny_pipe):
+    frames = _generate(tiny_pipe, num_videos_per_prompt=2)
+    assert isinstance(frames, np.ndarray) and frames.dtype == np.float32
+    assert frames.shape == (2, TINY.frames, TINY.height, TINY.width, 3)
+    assert frames.min() >= 0 and frames.max() <= 1 and frames.std() > 0
+    assert not np.allclose(frames[0], frames[1])  # two videos per prompt draw different noise
+    pt = _generate(tiny_pipe, output_type="pt")
+    torch.testing.assert_close(pt[0].permute(0, 2, 3, 1).numpy(), _generate(tiny_pipe)[0])
+    pil = _generate(tiny_pipe, output_type="pil")
+    assert len(pil) == 1 and len(pil[0]) == TINY.frames and pil[0][0].size == (TINY.width, TINY.height)
+
+
+def test_save_load_round_trip_is_identical(tiny_pipe, tmp_path):
+    tiny_pipe.save_pretrained(tmp_path)
+    loaded = load_demo_pipeline(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert np.array_equal(_generate(tiny_pipe, steps=3), _generate(loaded, steps=3))
+
+
+@pytest.mark.parametrize(("guidance", "per_step"), [(4.0, 2), (1.0, 1)], ids=["cfg", "no-cfg"])
+def test_cfg_runs_cond_and_uncond_forwards(tiny_pipe, guidance, per_step):
+    calls = []
+    tiny_pipe.transformer.register_forward_hook(
+        lambda m, args, kwargs, out: calls.append(kwargs), with_kwargs=True
+    )
+    _generate(tiny_pipe, steps=3, guidance_scale=guidance)
+    assert len(calls) == 3 * per_step
+    if per_step == 2:  # the uncond forward sees the all-<pad> context, the cond one the prompt
+        cond, uncond = calls[0]["encoder_hidden_states"], calls[1]["encoder_hidden_states"]
+        torch.testing.assert_close(uncond, tiny_pipe.text_encoder.encode([""]))
+        assert not torch.allclose(cond, uncond)
+
+
+def test_callback_on_step_end_can_replace_latents(tiny_pipe):
+    seen = []
+
+    def callback(pipe, step, timestep, tensors):
+        seen.append(step)
+        return {"latents": torch.zeros_like(tensors["latents"])}
+
+    frames = _generate(tiny_pipe, steps=2, callback_on_step_end=callback)
+    assert seen == [0, 1] and np.allclose(frames, 0.5)
+
+
+def test_training_writes_loadable_checkpoints_and_resumes_exactly(tmp_path):
+    args = ["--tiny", "--batch-size", "2", "--threads", "1", "--log-every", "1"]
+    train_main(
+        ["--out", str(tmp_path / "straight"), "--steps", "3", "--export", str(tmp_path / "export"), *args]
+    )
+    # Stop after 2 of 3 steps (same schedule), then resume for the last one.
+    train_main(["--out", str(tmp_path / "resumed"), "--steps", "3", "--until", "2", *args])
+    assert [p.name for p in checkpoints(tmp_path / "resumed")] == ["step-0000002"]
+    train_main(["--out", str(tmp_path / "resumed"), "--steps", "3", *args])
+    straight, resumed = (checkpoints(tmp_path / name)[-1] for name in ("straight", "resumed"))
+    assert straight.name == resumed.name == "step-0000003"
+    a, b = load_demo_pipeline(straight), load_demo_pipeline(resumed)
+    b_state = b.transformer.state_dict()
+    for name, x in a.transformer.state_dict().items():
+        assert torch.equal(x, b_state[name]), name
+    exported = load_demo_pipeline(tmp_path / "export")
+    exported.set_progress_bar_config(disable=True)
+    assert _generate(exported).shape == (1, TINY.frames, TINY.height, TINY.width, 3)
+    assert (tmp_path / "straight" / "log.jsonl").read_text().count("loss") == 3
+
+
+def test_missing_weights_raise_a_clear_error(tmp_path):
+    assert not weights_present(tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"model_index\.json.*python -m dit_accel\.demo\.train --out"):
+        load_demo_pipeline(tmp_path / "nowhere")
+
+
+def test_attention_locality_per_layer(tiny_pipe):
+    kwargs = {"block_size": 8, **SIZE}
+    local = attention_locality(tiny_pipe, nearest=0.2, **kwargs)
+    assert len(local) == TINY.layers and all(0 < x < 1 for x in local)
+    everything = attention_locality(tiny_pipe, nearest=1.0, **kwargs)
+    assert all(math.isclose(x, 1.0, rel_tol=1e-5) for x in everything)
+
+
+@pytest.mark.skipif(not weights_present(), reason="no shipped demo weights (python -m dit_accel.demo.train)")
+def test_shipped_model_follows_captions():
+    result = caption_following(load_demo_pipeline(), num_inference_steps=20)
+    misses = [
+        (caption, got)
+        for (caption, got), spec in zip(result["results"], EVAL_SPECS, strict=True)
+        if got != {"colour": spec.colour, "motion": spec.motion}
+    ]
+    assert result["score"] >= 0.8, misses
+
+
+def test_video_spec_caption_is_the_training_text():
+    assert (
+        VideoSpec("red", "circle", "moving left", "plain").caption
+        == "a red circle moving left on a plain background"
+    )
