@@ -3,28 +3,23 @@
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
+from dit_accel.kernels.backends import (
+    BACKENDS,
+    check_backend,
+    check_tensors,
+    check_triton_device,
+    default_backend,
+)
 from dit_accel.kernels.block_sparse.naive import block_sparse_attention_naive
 from dit_accel.kernels.block_sparse.torch_sparse import block_sparse_attention_torch
 from dit_accel.layout import BlockLayout
 
-BACKENDS = ("triton", "torch", "reference")
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
-
-def _triton_interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
-
-def default_backend(device: torch.device) -> str:
-    """`triton` on CUDA devices, `torch` elsewhere."""
-    return "triton" if device.type == "cuda" else "torch"
-
-
-def _run_backend(
+@torch.library.custom_op("dit_accel::block_sparse_attention", mutates_args=())
+def _block_sparse_attention_op(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
@@ -52,22 +47,6 @@ def _run_backend(
     return out, lse if need_lse else lse.new_empty(0)
 
 
-@torch.library.custom_op("dit_accel::block_sparse_attention", mutates_args=())
-def _block_sparse_attention_op(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    v: torch.Tensor,
-    kv_counts: torch.Tensor,
-    kv_indices: torch.Tensor,
-    block_q: int,
-    block_k: int,
-    scale: float,
-    backend: str,
-    need_lse: bool,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    return _run_backend(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend, need_lse)
-
-
 @_block_sparse_attention_op.register_fake
 def _(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend, need_lse):
     b, s, h, _ = q.shape
@@ -79,13 +58,8 @@ def _(q, k, v, kv_counts, kv_indices, block_q, block_k, scale, backend, need_lse
 def _validate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, backend: str) -> None:
     if not isinstance(layout, BlockLayout):
         raise ValueError(f"layout must be a dit_accel.BlockLayout, got {type(layout).__name__}")
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)} (or None), got {backend!r}")
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 4:
-            raise ValueError(f"{name} must be a 4-D tensor [B, S, H, D]")
-        if t.dtype not in _DTYPES:
-            raise ValueError(f"{name} dtype must be float16, bfloat16, float32 or float64, got {t.dtype}")
+    check_backend(backend)
+    check_tensors(q=q, k=k, v=v)
     if not (q.dtype == k.dtype == v.dtype):
         raise ValueError(f"q, k, v must share one dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
     if not (q.device == k.device == v.device == layout.device):
@@ -113,11 +87,7 @@ def _validate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLa
         raise ValueError(f"layout batch must be 1 or {b} (q's batch), got {layout.batch}")
     if layout.heads not in (1, h):
         raise ValueError(f"layout heads must be 1 or {h} (q's heads), got {layout.heads}")
-    if backend == "triton" and q.device.type != "cuda" and not _triton_interpreting():
-        raise ValueError(
-            "backend='triton' needs CUDA tensors (set TRITON_INTERPRET=1 to run it on the CPU), "
-            f"got device {q.device}"
-        )
+    check_triton_device(backend, q.device)
 
 
 def block_sparse_attention(
@@ -155,3 +125,6 @@ def block_sparse_attention(
         return_lse,
     )
     return (out, lse) if return_lse else out
+
+
+__all__ = ["BACKENDS", "block_sparse_attention", "default_backend"]

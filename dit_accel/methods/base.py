@@ -20,6 +20,29 @@ def check_fraction(name: str, value: float) -> float:
     return float(value)
 
 
+def check_count(name: str, value: int | None, minimum: int, allow_none: bool = False) -> int | None:
+    """Validate an integer option >= `minimum` (or None, when allowed) and return it."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}")
+    return value
+
+
+def check_budget(density: float | None, mass: float | None) -> tuple[float | None, float | None]:
+    """Validate a block budget, (density, mass): exactly one is given, in (0, 1]; neither means
+    density=0.25."""
+    if density is not None and mass is not None:
+        raise ValueError(f"give exactly one of density= and mass=, got density={density!r}, mass={mass!r}")
+    if density is None and mass is None:
+        density = 0.25
+    return (
+        None if density is None else check_fraction("density", density),
+        None if mass is None else check_fraction("mass", mass),
+    )
+
+
 def check_block_size(value: int) -> int:
     """Validate a block size (a power of two between 16 and 256)."""
     if isinstance(value, bool) or not isinstance(value, int) or value not in (16, 32, 64, 128, 256):

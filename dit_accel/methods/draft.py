@@ -6,7 +6,7 @@ import torch
 
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
-from dit_accel.methods.base import Method, Plan, check_block_size, check_fraction
+from dit_accel.methods.base import Method, Plan, check_block_size, check_budget
 from dit_accel.patterns.permutation import permute_tokens
 from dit_accel.patterns.pooling import pooled_block_scores
 from dit_accel.patterns.selection import select_blocks
@@ -38,14 +38,7 @@ class Draft(Method):
         per_head: bool = False,
         block_size: int = 64,
     ) -> None:
-        if density is not None and mass is not None:
-            raise ValueError(
-                f"give exactly one of density= and mass=, got density={density!r}, mass={mass!r}"
-            )
-        if density is None and mass is None:
-            density = 0.25
-        self.density = None if density is None else check_fraction("density", density)
-        self.mass = None if mass is None else check_fraction("mass", mass)
+        self.density, self.mass = check_budget(density, mass)
         if not isinstance(per_head, bool):
             raise ValueError(f"per_head must be True or False, got {per_head!r}")
         self.per_head = per_head

@@ -5,14 +5,12 @@ from __future__ import annotations
 import torch
 
 from dit_accel.grid import TokenGrid
-from dit_accel.layout import BlockLayout
-from dit_accel.methods.base import Method, Plan, check_block_size
+from dit_accel.methods.tiled import StaticTileMethod
 from dit_accel.patterns.radial import radial_block_mask
-from dit_accel.patterns.text import keep_blocks
 from dit_accel.patterns.tiles import TileOrder
 
 
-class Radial(Method):
+class Radial(StaticTileMethod):
     """Static O(n log n) mask: attention energy decays with temporal and spatial distance.
 
     decay:        share of a frame's tokens each query reads in frames 2-3 away; halves each time
@@ -27,7 +25,6 @@ class Radial(Method):
     """
 
     name = "radial"
-    static = True
 
     def __init__(
         self, decay: float = 0.2, sink: bool = True, block_size: int = 64, dense_frames: int = 1
@@ -40,21 +37,11 @@ class Radial(Method):
             raise ValueError(f"dense_frames must be a non-negative integer, got {dense_frames!r}")
         self.decay = float(decay)
         self.sink = sink
-        self.block_size = check_block_size(block_size)
         self.dense_frames = dense_frames
-        self._cache: dict[tuple[TokenGrid, torch.device], tuple[BlockLayout, torch.Tensor]] = {}
+        super().__init__(block_size)
 
-    def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
-        grid.check(q.shape[1])
-        key = (grid, q.device)
-        if key not in self._cache:
-            order = TileOrder.build(grid, self.block_size, q.device)
-            mask = radial_block_mask(order, grid, self.block_size, self.decay, self.sink, self.dense_frames)
-            mask = mask.view(1, 1, *mask.shape) | keep_blocks(grid, self.block_size, q.device)
-            layout = BlockLayout.from_mask(mask, grid.seq_len, grid.seq_len, self.block_size, self.block_size)
-            self._cache[key] = (layout, order.permutation)
-        layout, perm = self._cache[key]
-        return Plan(layout=layout, grid=grid, permutation=perm)
+    def _block_mask(self, order: TileOrder, grid: TokenGrid) -> torch.Tensor:
+        return radial_block_mask(order, grid, self.block_size, self.decay, self.sink, self.dense_frames)
 
     def options(self) -> dict[str, float | bool | int]:
         return {

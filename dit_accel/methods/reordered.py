@@ -7,25 +7,15 @@ import torch
 
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
-from dit_accel.methods.base import Method, Plan, check_block_size, check_fraction
-from dit_accel.methods.draft import pooled_block_scores
+from dit_accel.methods.base import Method, Plan, check_block_size, check_budget, check_count
 from dit_accel.patterns.axes import axis_permutations
 from dit_accel.patterns.kmeans import cluster_block_scores, cluster_permutation, kmeans
 from dit_accel.patterns.permutation import permute_tokens
-from dit_accel.patterns.pooling import pool_blocks
+from dit_accel.patterns.pooling import pool_blocks, pooled_block_scores
 from dit_accel.patterns.selection import select_blocks
 from dit_accel.patterns.text import keep_blocks
 
 ORDERS = ("axes", "semantic")
-
-
-def _check_count(name: str, value: int | None, minimum: int, allow_none: bool = False) -> int | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}")
-    return value
 
 
 class Reordered(Method):
@@ -69,20 +59,13 @@ class Reordered(Method):
     ) -> None:
         if order not in ORDERS:
             raise ValueError(f"order must be one of {', '.join(map(repr, ORDERS))}, got {order!r}")
-        if density is not None and mass is not None:
-            raise ValueError(
-                f"give exactly one of density= and mass=, got density={density!r}, mass={mass!r}"
-            )
-        if density is None and mass is None:
-            density = 0.25
         self.order = order
-        self.density = None if density is None else check_fraction("density", density)
-        self.mass = None if mass is None else check_fraction("mass", mass)
+        self.density, self.mass = check_budget(density, mass)
         self.block_size = check_block_size(block_size)
-        self.q_clusters = _check_count("q_clusters", q_clusters, 1, allow_none=True)
-        self.k_clusters = _check_count("k_clusters", k_clusters, 1, allow_none=True)
-        self.iters = _check_count("iters", iters, 1)
-        self.warm_iters = _check_count("warm_iters", warm_iters, 0)
+        self.q_clusters = check_count("q_clusters", q_clusters, 1, allow_none=True)
+        self.k_clusters = check_count("k_clusters", k_clusters, 1, allow_none=True)
+        self.iters = check_count("iters", iters, 1)
+        self.warm_iters = check_count("warm_iters", warm_iters, 0)
 
     def _select(self, scores: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         return select_blocks(scores, density=self.density, mass=self.mass, keep=keep)

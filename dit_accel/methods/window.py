@@ -5,14 +5,12 @@ from __future__ import annotations
 import torch
 
 from dit_accel.grid import TokenGrid
-from dit_accel.layout import BlockLayout
-from dit_accel.methods.base import Method, Plan, check_block_size
-from dit_accel.patterns.text import keep_blocks
+from dit_accel.methods.tiled import StaticTileMethod
 from dit_accel.patterns.tiles import TileOrder
 from dit_accel.patterns.window import window_block_mask
 
 
-class Window(Method):
+class Window(StaticTileMethod):
     """Each query tile reads the key tiles inside a 3-D window around it.
 
     window:     (frames, rows, cols) in tokens, each a positive integer; the window is centred on
@@ -25,7 +23,6 @@ class Window(Method):
     """
 
     name = "window"
-    static = True
 
     def __init__(self, window: tuple[int, int, int] = (9, 24, 32), block_size: int = 64) -> None:
         window = tuple(window) if isinstance(window, (tuple, list)) else window
@@ -38,20 +35,10 @@ class Window(Method):
                 f"window must be three positive integers (frames, rows, cols) in tokens, got {window!r}"
             )
         self.window: tuple[int, int, int] = window
-        self.block_size = check_block_size(block_size)
-        self._cache: dict[tuple[TokenGrid, torch.device], tuple[BlockLayout, torch.Tensor]] = {}
+        super().__init__(block_size)
 
-    def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
-        grid.check(q.shape[1])
-        key = (grid, q.device)
-        if key not in self._cache:
-            order = TileOrder.build(grid, self.block_size, q.device)
-            mask = window_block_mask(order, grid, self.window)
-            mask = mask.view(1, 1, *mask.shape) | keep_blocks(grid, self.block_size, q.device)
-            layout = BlockLayout.from_mask(mask, grid.seq_len, grid.seq_len, self.block_size, self.block_size)
-            self._cache[key] = (layout, order.permutation)
-        layout, perm = self._cache[key]
-        return Plan(layout=layout, grid=grid, permutation=perm)
+    def _block_mask(self, order: TileOrder, grid: TokenGrid) -> torch.Tensor:
+        return window_block_mask(order, grid, self.window)
 
     def options(self) -> dict[str, tuple[int, int, int] | int]:
         return {"window": self.window, "block_size": self.block_size}

@@ -1,31 +1,21 @@
-"""Method names -> Method classes, looked up lazily so that a missing method only fails when asked for."""
+"""Method names -> Method classes."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from dit_accel.methods.base import Method
+from dit_accel.methods import Adaptive, Dense, Draft, Method, Radial, Reordered, Window
 
-METHOD_CLASSES = {
-    "dense": "Dense",
-    "radial": "Radial",
-    "window": "Window",
-    "draft": "Draft",
-    "reordered": "Reordered",
-    "adaptive": "Adaptive",
+METHOD_CLASSES: dict[str, type[Method]] = {
+    cls.name: cls for cls in (Dense, Radial, Window, Draft, Reordered, Adaptive)
 }
 
 
 def method_class(name: str) -> type[Method]:
     """The Method class registered under `name` (one of `METHOD_CLASSES`)."""
-    import dit_accel.methods as methods
-
     if name not in METHOD_CLASSES:
         raise ValueError(f"unknown method {name!r}; choose one of {', '.join(METHOD_CLASSES)}")
-    cls = getattr(methods, METHOD_CLASSES[name], None)
-    if cls is None:
-        raise ValueError(f"method {name!r} ({METHOD_CLASSES[name]}) is not available in dit_accel.methods")
-    return cls
+    return METHOD_CLASSES[name]
 
 
 def make_method(method: str | Method, **options: Any) -> Method:

@@ -9,27 +9,25 @@ sums to 1. Backends: "triton" (CUDA, or the CPU interpreter), "torch" (chunked, 
 from __future__ import annotations
 
 import math
-import os
 
 import torch
 
+from dit_accel.kernels.backends import (
+    BACKENDS,
+    check_backend,
+    check_tensors,
+    check_triton_device,
+    default_backend,
+)
 from dit_accel.kernels.block_mass.naive import block_attention_mass_naive
 from dit_accel.kernels.block_mass.torch_mass import block_attention_mass_torch
-
-BACKENDS = ("triton", "torch", "reference")
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _validate(
     q: torch.Tensor, k: torch.Tensor, block_q: int, block_k: int, lse: torch.Tensor | None, backend: str
 ) -> None:
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)} (or None), got {backend!r}")
-    for name, t in (("q", q), ("k", k)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 4:
-            raise ValueError(f"{name} must be a 4-D tensor [B, S, H, D]")
-        if t.dtype not in _DTYPES:
-            raise ValueError(f"{name} dtype must be float16, bfloat16, float32 or float64, got {t.dtype}")
+    check_backend(backend)
+    check_tensors(q=q, k=k)
     if q.dtype != k.dtype or q.device != k.device:
         raise ValueError(
             f"q and k must share dtype and device, got {q.dtype}/{q.device}, {k.dtype}/{k.device}"
@@ -45,11 +43,7 @@ def _validate(
             raise ValueError(
                 f"lse must be [B, H, Sq] = {(b, h, sq)} on {q.device}, got {tuple(lse.shape)} on {lse.device}"
             )
-    if backend == "triton" and q.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
-        raise ValueError(
-            "backend='triton' needs CUDA tensors (set TRITON_INTERPRET=1 to run it on the CPU), "
-            f"got device {q.device}"
-        )
+    check_triton_device(backend, q.device)
 
 
 def block_attention_mass(
@@ -70,7 +64,7 @@ def block_attention_mass(
     Backend defaults to "triton" on CUDA, "torch" elsewhere.
     """
     if backend is None:
-        backend = "triton" if q.device.type == "cuda" else "torch"
+        backend = default_backend(q.device)
     _validate(q, k, block_q, block_k, lse, backend)
     if scale is None:
         scale = 1.0 / math.sqrt(q.shape[-1])

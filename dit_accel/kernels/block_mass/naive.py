@@ -7,6 +7,16 @@ import torch
 import torch.nn.functional as F
 
 
+def mass_from_probs(probs: torch.Tensor, block_q: int, block_k: int) -> torch.Tensor:
+    """Softmax probabilities `[B, H, R, Sk]` -> `[B, H, ceil(R / block_q), ceil(Sk / block_k)]`: each block
+    pair's sum divided by the query block's number of real rows (the tails are short)."""
+    b, h, r, s = probs.shape
+    nq, nk = -(-r // block_q), -(-s // block_k)
+    probs = F.pad(probs, (0, nk * block_k - s, 0, nq * block_q - r))
+    rows = (r - torch.arange(nq, device=probs.device) * block_q).clamp(max=block_q)
+    return probs.view(b, h, nq, block_q, nk, block_k).sum((3, 5)) / rows.view(nq, 1)
+
+
 def block_attention_mass_naive(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -18,14 +28,8 @@ def block_attention_mass_naive(
     """q `[B, Sq, H, D]`, k `[B, Sk, H, D]`, optional lse `[B, H, Sq]` -> float32 `[B, H, nq, nk]`:
     softmax probability summed over each (query block, key block) pair, divided by the query block's
     number of real rows."""
-    b, sq, h, _ = q.shape
-    sk = k.shape[1]
-    nq, nk = -(-sq // block_q), -(-sk // block_k)
     qf, kf = (t.double().transpose(1, 2) for t in (q, k))  # [B, H, S, D]
     scores = (qf @ kf.transpose(-1, -2)) * scale  # [B, H, Sq, Sk]
     row_lse = scores.logsumexp(-1) if lse is None else lse.double()
     probs = torch.exp(scores - row_lse.unsqueeze(-1))
-    probs = F.pad(probs, (0, nk * block_k - sk, 0, nq * block_q - sq))
-    mass = probs.view(b, h, nq, block_q, nk, block_k).sum((3, 5))
-    rows = (sq - torch.arange(nq, device=q.device) * block_q).clamp(max=block_q)
-    return (mass / rows.view(nq, 1)).float()
+    return mass_from_probs(probs, block_q, block_k).float()

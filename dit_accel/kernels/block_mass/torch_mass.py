@@ -4,7 +4,8 @@ bounded while every score is computed once."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from dit_accel.kernels.block_mass.naive import mass_from_probs
 
 # Upper bound on the fp32 probability tensor of one chunk of query blocks.
 _CHUNK_BYTES = 64 * 2**20
@@ -36,8 +37,5 @@ def block_attention_mass_torch(
         scores = (qh[:, :, rows] @ kt).float() * scale  # [B, H, r, Sk]
         row_lse = scores.logsumexp(-1) if lse is None else lse[:, :, rows].float()
         probs = torch.exp(scores - row_lse.unsqueeze(-1))
-        pad_rows = (stop - start) * block_q - probs.shape[2]
-        probs = F.pad(probs, (0, nk * block_k - sk, 0, pad_rows))
-        mass[:, :, start:stop] = probs.view(b, h, stop - start, block_q, nk, block_k).sum((3, 5))
-    rows_per_block = (sq - torch.arange(nq, device=q.device) * block_q).clamp(max=block_q)
-    return mass / rows_per_block.view(nq, 1)
+        mass[:, :, start:stop] = mass_from_probs(probs, block_q, block_k)
+    return mass

@@ -9,7 +9,8 @@ import torch
 def expand_block_mask(
     kv_counts: torch.Tensor, kv_indices: torch.Tensor, q_len: int, kv_len: int, block_q: int, block_k: int
 ) -> torch.Tensor:
-    """Token mask bool `[Bl, Hl, q_len, kv_len]` from CSR counts `[Bl, Hl, nq]` / indices `[Bl, Hl, nq, max_k]`."""
+    """Token mask bool `[Bl, Hl, q_len, kv_len]` from CSR counts `[Bl, Hl, nq]` / indices
+    `[Bl, Hl, nq, max_k]`."""
     nk = -(-kv_len // block_k)
     valid = torch.arange(kv_indices.shape[-1], device=kv_indices.device) < kv_counts.unsqueeze(-1)
     cols = torch.where(valid, kv_indices.long(), nk)

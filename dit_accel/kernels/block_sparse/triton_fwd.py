@@ -6,50 +6,29 @@ for its query block, in BLOCK_N-wide sub-tiles, with an online softmax in fp32 (
 
 from __future__ import annotations
 
-import os
-
 import torch
 import triton
 import triton.language as tl
 
-_LOG2E = 1.4426950408889634
-_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
-
-
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET") == "1"
-
-
-def _prune_configs(configs: list[triton.Config], named_args: dict, **kwargs) -> list[triton.Config]:
-    """Clip tile sizes to the layout's blocks (tl.dot needs >= 16), drop duplicates; one config when
-    interpreting, since benchmarking every config on the CPU interpreter takes minutes."""
-    args = {**named_args, **kwargs}
-    seen, pruned = set(), []
-    for cfg in configs:
-        bm = max(16, min(cfg.kwargs["BLOCK_M"], args["BLOCK_Q"]))
-        bn = max(16, min(cfg.kwargs["BLOCK_N"], args["BLOCK_K"]))
-        key = (bm, bn, cfg.num_warps, cfg.num_stages)
-        if key not in seen:
-            seen.add(key)
-            pruned.append(triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, cfg.num_warps, cfg.num_stages))
-    return pruned[:1] if _interpreting() else pruned
-
-
-@triton.jit
-def _dot_operand(x, UPCAST: tl.constexpr):
-    return x.to(tl.float32) if UPCAST else x
+from dit_accel.kernels.triton_utils import (
+    LOG2E,
+    autotune_configs,
+    batch_head,
+    check_dtype,
+    clip_configs,
+    dot_operand,
+    head_meta,
+    key_scores,
+    load_rows,
+    online_softmax,
+    store_lse,
+)
 
 
 @triton.autotune(
-    configs=[
-        triton.Config({"BLOCK_M": bm, "BLOCK_N": bn}, num_warps=w, num_stages=s)
-        for bm in (64, 128)
-        for bn in (64, 128)
-        for w in (4, 8)
-        for s in (2, 3)
-    ],
+    configs=autotune_configs(BLOCK_M=(64, 128), BLOCK_N=(64, 128)),
     key=["HEAD_DIM", "BLOCK_Q", "BLOCK_K", "INPUT_PRECISION"],
-    prune_configs_by={"early_config_prune": _prune_configs},
+    prune_configs_by={"early_config_prune": clip_configs(BLOCK_M="BLOCK_Q", BLOCK_N="BLOCK_K")},
 )
 @triton.jit
 def block_sparse_attention_fwd_kernel(
@@ -104,9 +83,7 @@ def block_sparse_attention_fwd_kernel(
     COLS: tl.constexpr = BLOCK_N if BLOCK_N < BLOCK_K else BLOCK_K
     SUB_N: tl.constexpr = BLOCK_K // COLS
     pid_m = tl.program_id(0)
-    pid_bh = tl.program_id(1)
-    b = (pid_bh // H).to(tl.int64)
-    h = (pid_bh % H).to(tl.int64)
+    b, h = batch_head(H)
     q_block = pid_m * ROWS // BLOCK_Q
 
     offs_r = tl.arange(0, BLOCK_M)
@@ -119,9 +96,8 @@ def block_sparse_attention_fwd_kernel(
         m_mask = m_mask & (offs_r < ROWS)
     d_mask = offs_d < HEAD_DIM
 
-    q_ptrs = q + b * stride_qb + h * stride_qh + offs_m[:, None] * stride_qs + offs_d[None, :] * stride_qd
-    q_tile = _dot_operand(
-        tl.load(q_ptrs, mask=m_mask[:, None] & d_mask[None, :], other=0.0), UPCAST
+    q_tile = load_rows(
+        q + b * stride_qb + h * stride_qh, offs_m, offs_d, m_mask, d_mask, stride_qs, stride_qd, UPCAST
     )  # [BM, BD]
     k_base = k + b * stride_kb + h * stride_kh + offs_d[:, None] * stride_kd  # [BD, 1]
     v_base = v + b * stride_vb + h * stride_vh + offs_d[None, :] * stride_vd  # [1, BD]
@@ -136,30 +112,22 @@ def block_sparse_attention_fwd_kernel(
         k_block = tl.load(idx_ptr + (t // SUB_N) * stride_ik)
         offs_n = k_block * BLOCK_K + (t % SUB_N) * COLS + offs_c
         n_mask = (offs_n < kv_len) & c_mask
-        k_tile = tl.load(
-            k_base + offs_n[None, :] * stride_ks, mask=d_mask[:, None] & n_mask[None, :], other=0.0
-        )
-        k_tile = _dot_operand(k_tile, UPCAST)  # [BD, BN]
-        s = tl.dot(q_tile, k_tile, input_precision=INPUT_PRECISION) * qk_scale  # [BM, BN], log2 units
-        s = tl.where(n_mask[None, :], s, float("-inf"))
+        s = key_scores(
+            q_tile, k_base, offs_n, n_mask, d_mask, stride_ks, qk_scale, INPUT_PRECISION, UPCAST
+        )  # [BM, BN], log2 units
         # Every listed block has a valid first key, so m_new is finite from the first sub-tile on.
-        m_new = tl.maximum(m_i, tl.max(s, 1))
-        p = tl.exp2(s - m_new[:, None])
-        alpha = tl.exp2(m_i - m_new)
-        l_i = l_i * alpha + tl.sum(p, 1)
+        m_i, l_i, p, alpha = online_softmax(m_i, l_i, s)
         v_tile = tl.load(
             v_base + offs_n[:, None] * stride_vs, mask=n_mask[:, None] & d_mask[None, :], other=0.0
         )
-        p = _dot_operand(p.to(v.dtype.element_ty), UPCAST)  # rounded to the input dtype, as on the GPU
-        acc = tl.dot(p, _dot_operand(v_tile, UPCAST), acc * alpha[:, None], input_precision=INPUT_PRECISION)
-        m_i = m_new
+        p = dot_operand(p.to(v.dtype.element_ty), UPCAST)  # rounded to the input dtype, as on the GPU
+        acc = tl.dot(p, dot_operand(v_tile, UPCAST), acc * alpha[:, None], input_precision=INPUT_PRECISION)
 
     # Rows with no key blocks: acc = 0, l_i = 0, m_i = -inf -> out 0 and lse -inf.
     o = acc / tl.where(l_i == 0.0, 1.0, l_i)[:, None]
     o_ptrs = out + b * stride_ob + h * stride_oh + offs_m[:, None] * stride_os + offs_d[None, :] * stride_od
     tl.store(o_ptrs, o.to(out.dtype.element_ty), mask=m_mask[:, None] & d_mask[None, :])
-    lse_row = (m_i + tl.log2(l_i)) * 0.6931471805599453  # log2 -> natural log
-    tl.store(lse + b * stride_lb + h * stride_lh + offs_m * stride_ls, lse_row, mask=m_mask)
+    store_lse(lse + b * stride_lb + h * stride_lh + offs_m * stride_ls, m_i, l_i, m_mask)
 
 
 def block_sparse_attention_fwd(
@@ -183,9 +151,8 @@ def block_sparse_attention_fwd(
     `input_precision` is tl.dot's for fp32 inputs ("ieee", "tf32", ...); None means Triton's default
     (tf32 on NVIDIA unless TRITON_F32_DEFAULT says otherwise).
     """
-    if q.dtype not in _DTYPES:
-        raise ValueError(f"the triton backend supports float16, bfloat16 and float32, got {q.dtype}")
-    b, sq, h, d = q.shape
+    check_dtype(q)
+    b, sq, h, _ = q.shape
     sk = k.shape[1]
     nq = triton.cdiv(sq, block_q)
     if out is None:
@@ -198,8 +165,6 @@ def block_sparse_attention_fwd(
     lse = torch.empty(b, h, sq, dtype=torch.float32, device=q.device)
     counts = kv_counts.expand(b, h, nq)  # stride 0 on broadcast dims
     indices = kv_indices.expand(b, h, nq, kv_indices.shape[-1])
-    # Resolved here so the choice is part of the compiled kernel's key.
-    precision = input_precision or os.environ.get("TRITON_F32_DEFAULT")
 
     def grid(meta: dict) -> tuple[int, int]:
         return triton.cdiv(sq, min(meta["BLOCK_M"], block_q)), b * h
@@ -212,7 +177,7 @@ def block_sparse_attention_fwd(
         lse,
         counts,
         indices,
-        scale * _LOG2E,
+        scale * LOG2E,
         sq,
         sk,
         h,
@@ -223,13 +188,8 @@ def block_sparse_attention_fwd(
         *lse.stride(),
         *counts.stride(),
         *indices.stride(),
-        HEAD_DIM=d,
-        BLOCK_D=max(16, triton.next_power_of_2(d)),
         BLOCK_Q=block_q,
         BLOCK_K=block_k,
-        INPUT_PRECISION=precision,
-        # The interpreter (triton 3.9) multiplies bf16 bit patterns in tl.dot; an fp32 dot of bf16
-        # values gives what the GPU's bf16 dot with fp32 accumulation gives.
-        UPCAST=_interpreting() and q.dtype == torch.bfloat16,
+        **head_meta(q, input_precision),
     )
     return out, lse

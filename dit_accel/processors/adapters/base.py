@@ -36,6 +36,8 @@ class Adapter:
     """One model family. Subclasses set the class attributes and implement the methods."""
 
     family: ClassVar[str]
+    # The family's stock processor class (runs everything not accelerated).
+    stock_class: ClassVar[type]
     # Transformer classes of the family and the ModuleList attributes that hold their blocks, in run order.
     transformer_classes: ClassVar[tuple[type, ...]] = ()
     blocks: ClassVar[tuple[str, ...]] = ()
@@ -46,11 +48,12 @@ class Adapter:
 
     def stock(self) -> Callable[..., Any]:
         """A fresh stock processor of the family (used for everything not accelerated)."""
-        raise NotImplementedError
+        return self.stock_class()
 
     def accelerates(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None) -> bool:
-        """Whether this call is a self-attention over the video tokens (the one to make sparse)."""
-        raise NotImplementedError
+        """Whether this call is a self-attention over the video tokens (the one to make sparse); by
+        default every call the adapter matches is."""
+        return True
 
     def forward(
         self,
@@ -71,3 +74,13 @@ class Adapter:
 
     def handles_transformer(self, transformer: torch.nn.Module) -> bool:
         return isinstance(transformer, self.transformer_classes)
+
+
+def prepare_mask(
+    attn: torch.nn.Module, mask: torch.Tensor | None, batch: int, seq_len: int
+) -> torch.Tensor | None:
+    """The stock processors' attention mask for `attn` (diffusers `Attention`-like), `[B, H, Sq, Sk]`."""
+    if mask is None:
+        return None
+    mask = attn.prepare_attention_mask(mask, seq_len, batch)
+    return mask.view(batch, attn.heads, -1, mask.shape[-1])

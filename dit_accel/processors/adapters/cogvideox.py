@@ -10,11 +10,12 @@ from diffusers.models.attention_processor import Attention, CogVideoXAttnProcess
 from diffusers.models.embeddings import apply_rotary_emb
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXTransformer3DModel
 
-from dit_accel.processors.adapters.base import Adapter, Attend
+from dit_accel.processors.adapters.base import Adapter, Attend, prepare_mask
 
 
 class CogVideoXAdapter(Adapter):
     family = "CogVideoX (Attention with CogVideoXAttnProcessor2_0)"
+    stock_class = CogVideoXAttnProcessor2_0
     transformer_classes = (CogVideoXTransformer3DModel,)
     blocks = ("transformer_blocks",)
 
@@ -29,12 +30,6 @@ class CogVideoXAdapter(Adapter):
             and encoder_hidden_states is not None
         )
 
-    def stock(self) -> CogVideoXAttnProcessor2_0:
-        return CogVideoXAttnProcessor2_0()
-
-    def accelerates(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None) -> bool:
-        return True
-
     def forward(
         self,
         processor: Attend,
@@ -47,9 +42,7 @@ class CogVideoXAdapter(Adapter):
         text_len = encoder_hidden_states.size(1)
         hidden_states = torch.cat([encoder_hidden_states, hidden_states], dim=1)
         batch, seq_len, _ = hidden_states.shape
-        if attention_mask is not None:
-            attention_mask = attn.prepare_attention_mask(attention_mask, seq_len, batch)
-            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
+        attention_mask = prepare_mask(attn, attention_mask, batch, seq_len)
 
         query, key, value = attn.to_q(hidden_states), attn.to_k(hidden_states), attn.to_v(hidden_states)
         head_dim = key.shape[-1] // attn.heads

@@ -41,14 +41,12 @@ def _projections(
 
 class FluxAdapter(Adapter):
     family = "Flux.1 (FluxAttention)"
+    stock_class = FluxAttnProcessor
     transformer_classes = (FluxTransformer2DModel,)
     blocks = ("transformer_blocks", "single_transformer_blocks")
 
     def matches(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None, rotary: Any) -> bool:
         return isinstance(attn, FluxAttention)
-
-    def stock(self) -> FluxAttnProcessor:
-        return FluxAttnProcessor()
 
     def accelerates(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None) -> bool:
         return (attn.added_kv_proj_dim is not None) == (encoder_hidden_states is not None)

@@ -31,6 +31,7 @@ def key_lengths(mask: torch.Tensor | None, batch: int, seq_len: int) -> torch.Te
 
 class HunyuanVideoAdapter(Adapter):
     family = "HunyuanVideo (Attention with HunyuanVideoAttnProcessor2_0)"
+    stock_class = HunyuanVideoAttnProcessor2_0
     transformer_classes = (HunyuanVideoTransformer3DModel,)
     blocks = ("transformer_blocks", "single_transformer_blocks")
 
@@ -44,12 +45,6 @@ class HunyuanVideoAdapter(Adapter):
             and encoder_hidden_states is not None
             and rotary is not None
         )
-
-    def stock(self) -> HunyuanVideoAttnProcessor2_0:
-        return HunyuanVideoAttnProcessor2_0()
-
-    def accelerates(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None) -> bool:
-        return True
 
     def forward(
         self,

@@ -12,19 +12,17 @@ from diffusers.models.transformers.transformer_ltx import (
     apply_rotary_emb,
 )
 
-from dit_accel.processors.adapters.base import Adapter, Attend
+from dit_accel.processors.adapters.base import Adapter, Attend, prepare_mask
 
 
 class LTXVideoAdapter(Adapter):
     family = "LTX-Video (LTXAttention)"
+    stock_class = LTXVideoAttnProcessor
     transformer_classes = (LTXVideoTransformer3DModel,)
     blocks = ("transformer_blocks",)
 
     def matches(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None, rotary: Any) -> bool:
         return isinstance(attn, LTXAttention)
-
-    def stock(self) -> LTXVideoAttnProcessor:
-        return LTXVideoAttnProcessor()
 
     def accelerates(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None) -> bool:
         return encoder_hidden_states is None
@@ -39,9 +37,7 @@ class LTXVideoAdapter(Adapter):
         rotary: tuple[torch.Tensor, torch.Tensor] | None,
     ) -> torch.Tensor:
         batch, seq_len, _ = hidden_states.shape
-        if attention_mask is not None:
-            attention_mask = attn.prepare_attention_mask(attention_mask, seq_len, batch)
-            attention_mask = attention_mask.view(batch, attn.heads, -1, attention_mask.shape[-1])
+        attention_mask = prepare_mask(attn, attention_mask, batch, seq_len)
         query = attn.norm_q(attn.to_q(hidden_states))
         key = attn.norm_k(attn.to_k(hidden_states))
         value = attn.to_v(hidden_states)

@@ -13,12 +13,10 @@ from dit_accel.processors.adapters.base import Adapter
 
 class PlainAttentionAdapter(Adapter):
     family = "plain self-attention (Attention called without encoder_hidden_states, e.g. text refiners)"
+    stock_class = AttnProcessor2_0
 
     def matches(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None, rotary: Any) -> bool:
         return isinstance(attn, Attention) and encoder_hidden_states is None and rotary is None
-
-    def stock(self) -> AttnProcessor2_0:
-        return AttnProcessor2_0()
 
     def accelerates(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None) -> bool:
         return False

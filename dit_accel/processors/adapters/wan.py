@@ -50,14 +50,12 @@ def rotary_video_grid(freqs_cos: torch.Tensor) -> tuple[int, int, int] | None:
 
 class WanAdapter(Adapter):
     family = "Wan 2.1/2.2 (WanAttention)"
+    stock_class = WanAttnProcessor
     transformer_classes = (WanTransformer3DModel, WanVACETransformer3DModel)
     blocks = ("blocks",)
 
     def matches(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None, rotary: Any) -> bool:
         return isinstance(attn, WanAttention)
-
-    def stock(self) -> WanAttnProcessor:
-        return WanAttnProcessor()
 
     def accelerates(self, attn: torch.nn.Module, encoder_hidden_states: torch.Tensor | None) -> bool:
         return encoder_hidden_states is None and attn.add_k_proj is None
