@@ -1,16 +1,319 @@
-"""`dit-accel` command line: bench (kernel speed, attention quality)."""
+"""`dit-accel` command line: generate (videos or images in batches), eval (methods against dense), bench
+(kernel speed, attention quality) and models (the registry).
+
+Every argument is checked before a model is loaded; a bad one ends the command with exit code 2 and one
+line that names it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from dit_accel.eval.kernel_speed import CPU_SHAPES, DENSITIES, GPU_SHAPES, format_table, measure, write_result
+from dit_accel.generate.settings import (
+    BLOCK_SIZES,
+    METHOD_OPTIONS,
+    OPTION_PARSERS,
+    ORDERS,
+    MethodSetting,
+    accepted_flags,
+    applies,
+    check_setting,
+    option_error,
+    option_flag,
+    parse_count,
+    parse_entry,
+    parse_window,
+    resolve_setting,
+)
+from dit_accel.models.registry import DEFAULT_MODEL, MODELS
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dit-accel" / "references"
+
+
+class UsageError(Exception):
+    """A bad argument: `argument` names it (e.g. "--density"), `reason` says what is wrong."""
+
+    def __init__(self, argument: str, reason: str) -> None:
+        super().__init__(f"argument {argument}: {reason}")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (no usage block), exit code 2."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse `type` that reports `parse`'s ValueError message."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return convert
+
+
+# ---- method settings
+
+
+def _option_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The method option flags given on the command line, range-checked."""
+    given = {key: getattr(args, key) for key in OPTION_PARSERS if getattr(args, key, None) is not None}
+    for key, value in given.items():
+        reason = option_error(key, value)
+        if reason:
+            raise UsageError(option_flag(key), reason)
+    if "density" in given and "mass" in given:
+        raise UsageError("--mass", "not allowed with --density (give one of them)")
+    return given
+
+
+def _checked(setting: MethodSetting, argument: str) -> MethodSetting:
+    try:
+        check_setting(setting)
+    except ValueError as error:
+        raise UsageError(argument, f"{setting.name}: {error}") from None
+    return setting
+
+
+def method_setting(args: argparse.Namespace, recommended: dict[str, dict[str, Any]]) -> MethodSetting:
+    """generate's --method with its option flags on top of the model's recommendation."""
+    flags = _option_flags(args)
+    for key in flags:
+        if not applies(args.method, key):
+            takes = ", ".join(accepted_flags(args.method)) or "no options"
+            raise UsageError(
+                option_flag(key), f"does not apply to method {args.method!r} ({args.method} takes {takes})"
+            )
+    return _checked(resolve_setting(args.method, recommended.get(args.method, {}), flags), "--method")
+
+
+def method_settings(args: argparse.Namespace, recommended: dict[str, dict[str, Any]]) -> list[MethodSetting]:
+    """eval's --methods list; each option flag applies to the listed methods that take it."""
+    entries = [entry.strip() for entry in args.methods.split(",") if entry.strip()]
+    if not entries:
+        raise UsageError("--methods", "give at least one method")
+    try:
+        parsed = [(entry, *parse_entry(entry)) for entry in entries]
+    except ValueError as error:
+        raise UsageError("--methods", str(error)) from None
+    flags = _option_flags(args)
+    for key in flags:
+        if not any(applies(name, key) for _, name, _ in parsed):
+            raise UsageError(option_flag(key), f"applies to none of the methods {', '.join(entries)}")
+    settings = []
+    for entry, name, options in parsed:
+        applicable = {key: value for key, value in flags.items() if applies(name, key)}
+        setting = resolve_setting(name, recommended.get(name, {}), {**applicable, **options}, label=entry)
+        settings.append(_checked(setting, "--methods"))
+    return settings
+
+
+# ---- prompts, sizes, output folder, device
+
+
+def prompt_items(args: argparse.Namespace, spec: Any) -> list:
+    """Items from --prompt and --prompts (else the model's sample prompts), sizes checked for the model."""
+    from dit_accel.generate import make_items, read_prompt_file
+
+    entries = []
+    for prompt in args.prompt or []:
+        if not prompt.strip():
+            raise UsageError("--prompt", "empty prompt")
+        entries.append({"prompt": prompt})
+    if args.prompts is not None:
+        try:
+            entries += read_prompt_file(args.prompts)
+        except OSError as error:
+            raise UsageError("--prompts", f"cannot read {args.prompts} ({error.strerror or error})") from None
+        except ValueError as error:
+            raise UsageError("--prompts", f"{args.prompts}: {error}") from None
+    if not entries:
+        entries = [{"prompt": prompt} for prompt in spec.prompts]
+    if args.steps is not None and args.steps < 1:
+        raise UsageError("--steps", f"must be >= 1, got {args.steps}")
+    height = args.height if args.height is not None else spec.height
+    width = args.width if args.width is not None else spec.width
+    frames = args.frames if args.frames is not None else spec.frames
+    problem = spec.rules.check(height, width, frames)
+    if problem:
+        raise UsageError(problem[0], f"{problem[1]} ({spec.name})")
+    items = make_items(entries, args.seed, height, width, frames)
+    for item in items:
+        problem = spec.rules.check(item.height, item.width, item.frames)
+        if problem:  # a size of the prompt file's own
+            raise UsageError(problem[0], f"{problem[1]} (prompt {item.index + 1}, {spec.name})")
+    return items
+
+
+def writable_dir(path: Path, argument: str) -> Path:
+    """Create `path` if needed and prove it writable with a probe file."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise UsageError(argument, f"{path} is not a writable folder ({error.strerror or error})") from None
+    return path
+
+
+def pick_device(requested: str | None, local_rank: int, world: int) -> str:
+    """--device, defaulting to CUDA when present; under a multi-process launch each rank its local GPU."""
+    import torch
+
+    device = requested or ("cuda" if torch.cuda.is_available() else "cpu")
+    kind = device.split(":")[0]
+    if kind not in ("cpu", "cuda", "mps", "xpu"):
+        raise UsageError("--device", f"expected cpu, cuda, cuda:N, mps or xpu, got {device!r}")
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device", "CUDA is not available on this machine")
+    if device == "cuda" and world > 1:
+        device = f"cuda:{local_rank}"
+    return device
+
+
+def pick_dtype(name: str, device: str) -> str:
+    return ("bfloat16" if not device.startswith("cpu") else "float32") if name == "auto" else name
+
+
+def _common(args: argparse.Namespace) -> tuple[Any, list, str, str]:
+    """(spec, items, device, dtype) after checking the model, sizes, steps and guidance."""
+    from dit_accel.generate import process_rank
+
+    if args.model not in MODELS:
+        raise UsageError("--model", f"unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
+    spec = MODELS[args.model]
+    if args.guidance is not None and args.guidance < 0:
+        raise UsageError("--guidance", f"must be >= 0, got {args.guidance}")
+    items = prompt_items(args, spec)
+    _, world, local_rank = process_rank()
+    device = pick_device(args.device, local_rank, world)
+    return spec, items, device, pick_dtype(args.dtype, device)
+
+
+def _load(spec: Any, args: argparse.Namespace, device: str, dtype: str) -> Any:
+    import torch
+    from diffusers.utils import logging as diffusers_logging
+
+    from dit_accel.models.load import load_pipeline
+
+    if args.no_progress:
+        diffusers_logging.disable_progress_bar()  # "Loading pipeline components" bars
+    return load_pipeline(spec, args.model_path, device, getattr(torch, dtype), download=args.download)
+
+
+# ---- commands
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from dit_accel.generate import GenerationJob, process_rank, run_generation, shard
+
+    spec, items, device, dtype = _common(args)
+    setting = method_setting(args, spec.recommended)
+    if args.batch_size < 1:
+        raise UsageError("--batch-size", f"must be >= 1, got {args.batch_size}")
+    out = writable_dir(args.out, "--out")
+    rank, world, _ = process_rank()
+    job = GenerationJob(
+        spec=spec,
+        setting=setting,
+        steps=args.steps or spec.steps,
+        guidance=spec.guidance if args.guidance is None else args.guidance,
+        out=out,
+        batch_size=args.batch_size,
+        model_path=str(args.model_path) if args.model_path else None,
+        device=device,
+        dtype=dtype,
+    )
+    mine = shard(items, rank, world)
+    if all(job.is_finished(item) for item in mine):
+        print(f"all {len(mine)} items in {out} are already done")
+        return 0
+    pipe = _load(spec, args, device, dtype)
+    counts = run_generation(pipe, job, mine, progress=not args.no_progress and rank == 0)
+    where = f" (rank {rank} of {world})" if world > 1 else ""
+    print(
+        f"wrote {counts['done']} {'images' if spec.is_image else 'videos'} to {out}{where}; "
+        f"{counts['skipped']} already done"
+    )
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from dit_accel.eval.harness import EvalConfig, ReferenceCache, evaluate, weights_fingerprint
+    from dit_accel.eval.metrics import load_metrics
+    from dit_accel.eval.report import format_table, write_results
+    from dit_accel.generate import process_rank
+
+    if process_rank()[1] > 1:
+        raise UsageError("eval", "runs in one process; start it without torchrun / accelerate launch")
+    spec, items, device, dtype = _common(args)
+    settings = method_settings(args, spec.recommended)
+    if args.warmup < 0:
+        raise UsageError("--warmup", f"must be >= 0, got {args.warmup}")
+    out = writable_dir(args.out, "--out")
+    cache = ReferenceCache(writable_dir(args.cache, "--cache")) if not args.no_cache else None
+    pipe = _load(spec, args, device, dtype)
+    metric_device = "cuda" if device.startswith("cuda") else "cpu"
+    metrics = load_metrics(args.fid_weights, args.lpips_weights, metric_device)
+    for line in metrics.skipped.values():
+        print(line, file=sys.stderr)
+    if args.no_progress:
+        pipe.set_progress_bar_config(disable=True)
+    identity = {
+        "model": spec.name,
+        "model_path": str(args.model_path) if args.model_path else None,
+        "device": torch.device(device).type,
+        "dtype": dtype,
+        "weights": weights_fingerprint(pipe),
+    }
+    config = EvalConfig(
+        spec=spec,
+        steps=args.steps or spec.steps,
+        guidance=spec.guidance if args.guidance is None else args.guidance,
+        identity=identity,
+        warmup_steps=args.warmup,
+        metric_device=metric_device,
+    )
+    results = evaluate(pipe, config, items, settings, metrics, cache, args.refresh_dense)
+    results["torch"] = torch.__version__
+    paths = write_results(results, out)
+    print(format_table(results))
+    print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    for spec in MODELS.values():
+        size = f"{spec.width}x{spec.height}" + ("" if spec.is_image else f"x{spec.frames}f")
+        source = spec.hub_id or "(offline)"
+        print(f"{spec.name:<18} {size:<16} {spec.steps:>3} steps  {source:<36} {spec.description}")
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
     import torch
+
+    from dit_accel.eval.kernel_speed import (
+        CPU_SHAPES,
+        DENSITIES,
+        GPU_SHAPES,
+        format_table,
+        measure,
+        write_result,
+    )
 
     if args.quality:
         from dit_accel.eval.attention import format_table as quality_table
@@ -19,15 +322,149 @@ def _bench(args: argparse.Namespace) -> int:
         print(quality_table(run_quality(seed=args.seed)))
         return 0
     gpu = torch.cuda.is_available() and not args.cpu
-    result = measure(GPU_SHAPES if gpu else CPU_SHAPES, DENSITIES, device="cuda" if gpu else "cpu", seed=args.seed)
+    result = measure(
+        GPU_SHAPES if gpu else CPU_SHAPES, DENSITIES, device="cuda" if gpu else "cpu", seed=args.seed
+    )
     print(format_table(result))
     print(f"\nwrote {write_result(result, args.out)}")
     return 0
 
 
+# ---- parser
+
+
+def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Model, prompts, size, device: shared by generate and eval."""
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        metavar="NAME",
+        help=f"model name (default {DEFAULT_MODEL}; see `dit-accel models`)",
+    )
+    model.add_argument(
+        "--model-path",
+        type=Path,
+        metavar="DIR",
+        help="local diffusers folder (or demo weights) to load instead",
+    )
+    model.add_argument("--download", action="store_true", help="allow downloading from the Hugging Face Hub")
+    model.add_argument("--device", help="cpu, cuda, cuda:N (default: cuda if available)")
+    model.add_argument(
+        "--dtype", choices=DTYPES, default="auto", help="default: bfloat16 on GPU, float32 on CPU"
+    )
+    run = parser.add_argument_group("prompts and sizes")
+    run.add_argument("--prompt", action="append", metavar="TEXT", help="a prompt (repeatable)")
+    run.add_argument(
+        "--prompts",
+        type=Path,
+        metavar="FILE",
+        help="one prompt per line, or JSONL with prompt/seed/height/width/frames",
+    )
+    run.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the first prompt; prompt i gets seed+i (default 0)",
+    )
+    run.add_argument("--steps", type=int, metavar="N", help="denoising steps (default: the model's)")
+    run.add_argument("--guidance", type=float, metavar="SCALE", help="guidance scale (default: the model's)")
+    run.add_argument("--height", type=int, metavar="N", help="pixels (default: the model's)")
+    run.add_argument("--width", type=int, metavar="N", help="pixels (default: the model's)")
+    run.add_argument(
+        "--frames", type=int, metavar="N", help="video frames (default: the model's; Wan etc. need 4k+1)"
+    )
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
+    """Method options and dense schedule; unset ones take the model's recommendation."""
+    group = parser.add_argument_group("method options (each checked against the method)")
+    group.add_argument(
+        "--density", type=float, metavar="X", help="draft, reordered: fraction of blocks kept, (0, 1]"
+    )
+    group.add_argument(
+        "--mass", type=float, metavar="X", help="draft, reordered, adaptive: attention mass kept, (0, 1]"
+    )
+    group.add_argument("--decay", type=float, metavar="X", help="radial: energy decay rate, > 0")
+    group.add_argument("--order", choices=ORDERS, help="reordered: token order")
+    group.add_argument("--window", type=_typed(parse_window), metavar="F,H,W", help="window: size in tokens")
+    group.add_argument(
+        "--block-size",
+        type=int,
+        metavar="N",
+        help=f"sparse methods: block size ({', '.join(map(str, BLOCK_SIZES))})",
+    )
+    group.add_argument(
+        "--dense-steps", type=_typed(parse_count), metavar="N|FRACTION", help="first steps run dense"
+    )
+    group.add_argument("--dense-layers", type=int, metavar="N", help="first transformer blocks run dense")
+    group.add_argument("--refresh-every", type=int, metavar="N", help="steps a dynamic plan is reused")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dit-accel", description="Sparse attention for diffusers DiTs.")
+    parser = _Parser(prog="dit-accel", description="Sparse attention for diffusers DiTs.")
     commands = parser.add_subparsers(dest="command", required=True)
+
+    generate = commands.add_parser("generate", help="generate videos (or images) for a list of prompts")
+    _add_run_arguments(generate)
+    generate.add_argument(
+        "--method", choices=list(METHOD_OPTIONS), default="radial", help="attention method (default radial)"
+    )
+    _add_option_arguments(generate)
+    generate.add_argument(
+        "--batch-size", type=int, default=1, metavar="N", help="prompts per pipeline call (default 1)"
+    )
+    generate.add_argument(
+        "--out", type=Path, default=Path("outputs"), metavar="DIR", help="output folder (default outputs/)"
+    )
+    generate.set_defaults(run=_generate)
+
+    evaluate = commands.add_parser("eval", help="methods against dense: speedup, PSNR, SSIM, LPIPS, FID")
+    _add_run_arguments(evaluate)
+    evaluate.add_argument(
+        "--methods",
+        default="radial,draft",
+        metavar="LIST",
+        help="comma-separated settings METHOD[:option=value...], e.g. radial,draft:density=0.1 "
+        "(default radial,draft)",
+    )
+    _add_option_arguments(evaluate)
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        default=Path("eval-results"),
+        metavar="DIR",
+        help="report folder (default eval-results/)",
+    )
+    evaluate.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        metavar="DIR",
+        help=f"dense reference cache (default {DEFAULT_CACHE})",
+    )
+    evaluate.add_argument("--no-cache", action="store_true", help="neither read nor write the dense cache")
+    evaluate.add_argument("--refresh-dense", action="store_true", help="recompute cached dense references")
+    evaluate.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        metavar="N",
+        help="steps of the untimed warm-up run per setting (0: none)",
+    )
+    evaluate.add_argument(
+        "--fid-weights", type=Path, metavar="FILE", help="Inception weights for FID ($DIT_ACCEL_FID_WEIGHTS)"
+    )
+    evaluate.add_argument(
+        "--lpips-weights",
+        type=Path,
+        metavar="FILE",
+        help="AlexNet weights for LPIPS ($DIT_ACCEL_LPIPS_WEIGHTS)",
+    )
+    evaluate.set_defaults(run=_eval)
+
     bench = commands.add_parser(
         "bench",
         help="kernel speed (ours vs SDPA dense vs FlexAttention) or --quality (synthetic attention error)",
@@ -39,12 +476,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("benchmarks/results"), help="folder for the JSON result"
     )
     bench.set_defaults(run=_bench)
+
+    models = commands.add_parser("models", help="list the models --model accepts")
+    models.set_defaults(run=_models)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    from dit_accel.models.load import ModelNotAvailable
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"dit-accel {args.command}"
+    try:
+        return args.run(args)
+    except UsageError as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+    except ModelNotAvailable as error:
+        print(f"{prog}: error: {error}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Tiny diffusers transformers and a tiny WanPipeline built from configs (no download).
+"""Tiny diffusers transformers built from configs (no download); the tiny pipelines (and `wan_model`)
+live in `dit_accel.models.tiny`, re-exported here.
 
 Each `tiny_<family>(...)` returns (model, inputs, video_grid): `model(**inputs)` runs one forward whose
 self-attention covers `video_grid` = (frames, height, width) tokens after patchify.
@@ -10,20 +11,14 @@ from typing import Any
 
 import torch
 from diffusers import (
-    AutoencoderKLWan,
     CogVideoXTransformer3DModel,
     FluxTransformer2DModel,
     HunyuanVideoTransformer3DModel,
     LTXVideoTransformer3DModel,
-    UniPCMultistepScheduler,
-    WanPipeline,
-    WanTransformer3DModel,
 )
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
-from tokenizers import Tokenizer
-from tokenizers.models import WordLevel
-from tokenizers.pre_tokenizers import Whitespace
-from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
+
+from dit_accel.models.tiny import tiny_wan_pipeline, wan_model
 
 Tiny = tuple[torch.nn.Module, dict[str, Any], tuple[int, int, int]]
 
@@ -31,25 +26,6 @@ Tiny = tuple[torch.nn.Module, dict[str, Any], tuple[int, int, int]]
 def _seeded(seed: int) -> torch.Generator:
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
-
-
-def wan_model(image: bool = False, layers: int = 2, seed: int = 0) -> WanTransformer3DModel:
-    """Wan 2.1 T2V, or I2V with the image-context branch (`image=True`)."""
-    torch.manual_seed(seed)
-    extra = {"image_dim": 8, "added_kv_proj_dim": 24} if image else {}
-    return WanTransformer3DModel(
-        patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
-        in_channels=4,
-        out_channels=4,
-        text_dim=16,
-        freq_dim=16,
-        ffn_dim=32,
-        num_layers=layers,
-        rope_max_seq_len=32,
-        **extra,
-    ).eval()
 
 
 def tiny_wan(image: bool = False, batch: int = 1, frames: int = 3, size: int = 16, seed: int = 0) -> Tiny:
@@ -180,6 +156,8 @@ def tiny_flux(batch: int = 1, height: int = 12, width: int = 16, text: int = 8, 
     return model, inputs, (1, height, width)
 
 
+__all__ = ["TINY_MODELS", "Tiny", "tiny_wan_pipeline", "wan_model"]
+
 TINY_MODELS = {
     "wan": tiny_wan,
     "hunyuan_video": tiny_hunyuan_video,
@@ -187,41 +165,3 @@ TINY_MODELS = {
     "ltx": tiny_ltx,
     "flux": tiny_flux,
 }
-
-
-def tiny_wan_pipeline(two_experts: bool = False) -> WanPipeline:
-    """A WanPipeline of tiny parts: word-level tokenizer, 1-layer T5, tiny VAE and transformer(s).
-    `two_experts`: Wan 2.2 style, `transformer_2` takes the steps below timestep 800."""
-    words = ["<pad>", "</s>", "<unk>", *"a cat dog runs jumps on the grass blurry bad video".split()]
-    vocab = Tokenizer(WordLevel({word: i for i, word in enumerate(words)}, unk_token="<unk>"))
-    vocab.pre_tokenizer = Whitespace()
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=vocab, pad_token="<pad>", eos_token="</s>", unk_token="<unk>"
-    )
-    torch.manual_seed(0)
-    text_encoder = T5EncoderModel(
-        T5Config(vocab_size=len(words), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
-    ).eval()
-    vae = AutoencoderKLWan(
-        base_dim=3,
-        z_dim=4,
-        dim_mult=[1, 1, 1, 1],
-        num_res_blocks=1,
-        temperal_downsample=[False, True, True],
-        latents_mean=[0.0] * 4,
-        latents_std=[1.0] * 4,
-    ).eval()
-    scheduler = UniPCMultistepScheduler(
-        flow_shift=3.0, prediction_type="flow_prediction", use_flow_sigmas=True
-    )
-    pipe = WanPipeline(
-        tokenizer=tokenizer,
-        text_encoder=text_encoder,
-        vae=vae,
-        transformer=wan_model(seed=1),
-        scheduler=scheduler,
-        transformer_2=wan_model(seed=2) if two_experts else None,
-        boundary_ratio=0.8 if two_experts else None,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe

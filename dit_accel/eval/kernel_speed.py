@@ -182,7 +182,8 @@ def format_table(result: dict) -> str:
     lines = [
         f"device: {result['device']}, torch {result['torch']}, triton {result['triton']}, {result['date']}",
         "",
-        "| shape | B x S x H x D | dtype | density | ours ms | SDPA dense ms | Flex ms | vs SDPA | vs Flex | TFLOP/s |",
+        "| shape | B x S x H x D | dtype | density | ours ms | SDPA dense ms | Flex ms | vs SDPA | vs Flex "
+        "| TFLOP/s |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:

@@ -1,0 +1,191 @@
+"""The web demo (app/): the page's helpers, and the app launched in-process and called with gradio_client."""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from app.catalog import default_model, model_choices
+from app.demo import create_app, launch
+from app.layout_plot import HEIGHT, WIDTH, natural_density
+from app.request import Form, InputError, knob_defaults, parse_extra, parse_form
+from app.sweep import SWEEP_VALUES, sweep_settings
+from dit_accel.models import get_model
+from dit_accel.video_io import read_video
+
+TINY = get_model("tiny-wan")
+
+
+def form(**changes) -> Form:
+    """The page's default form for tiny-wan and radial, with `changes`."""
+    knobs = knob_defaults(TINY, "radial")
+    values = dict(
+        model="tiny-wan", prompt="a cat runs on the grass", method="radial", extra_options="", seed=0,
+        steps=TINY.steps, height=TINY.height, width=TINY.width, frames=TINY.frames, guidance=TINY.guidance,
+        **knobs,
+    )  # fmt: skip
+    return Form(**{**values, **changes})
+
+
+def test_natural_density_maps_the_selection_back_to_token_order() -> None:
+    """A natural block pair's share is the share of its token pairs that the permuted block mask keeps."""
+    generator = torch.Generator().manual_seed(0)
+    seq, block = 40, 8  # 5 blocks
+    perm = torch.randperm(seq, generator=generator)
+    mask = torch.rand(5, 5, generator=generator) < 0.4
+    tokens = mask.repeat_interleave(block, 0).repeat_interleave(block, 1)  # [S, S] over permuted positions
+    natural = torch.zeros(seq, seq, dtype=torch.bool)
+    natural[perm[:, None], perm[None, :]] = tokens
+    expected = natural.double().reshape(5, block, 5, block).mean((1, 3)).numpy()
+    np.testing.assert_allclose(natural_density(mask, perm, block, block), expected, atol=1e-12)
+    np.testing.assert_array_equal(natural_density(mask, None, block, block), mask.double().numpy())
+
+
+def test_parse_extra_reads_literals_and_words() -> None:
+    assert parse_extra("window=(3, 8, 8); sink=False\norder=semantic") == {
+        "window": (3, 8, 8),
+        "sink": False,
+        "order": "semantic",
+    }
+    with pytest.raises(InputError, match="is not key=value"):
+        parse_extra("window")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"prompt": "   "}, "Enter a prompt"),
+        ({"extra_options": "foo=1"}, "unknown option 'foo' for radial; it takes decay"),
+        ({"method": "adaptive", "budget": "density"}, "adaptive selects blocks by mass, not density"),
+        ({"method": "draft", "amount": 1.5}, "draft: density must be a number in"),
+        ({"height": 100}, "height must be a positive multiple of 16, got 100 for tiny-wan"),
+        ({"steps": 2.5}, "steps must be a whole number"),
+        ({"dense_steps": 1.5}, "dense warm-up must be a share of the steps between 0 and 1, got 1.5"),
+    ],
+    ids=[
+        "empty-prompt",
+        "unknown-option",
+        "wrong-budget",
+        "bad-density",
+        "bad-height",
+        "bad-steps",
+        "bad-warmup",
+    ],
+)
+def test_parse_form_rejects_bad_input_in_one_line(changes: dict, message: str) -> None:
+    with pytest.raises(InputError, match=message) as error:
+        parse_form(form(**changes), TINY)
+    assert "\n" not in str(error.value)
+
+
+def test_parse_form_layers_recommendation_knobs_and_extras() -> None:
+    request = parse_form(form(method="draft", budget="mass", amount=0.8, extra_options="per_head=True"), TINY)
+    assert request.setting.options == {"mass": 0.8, "block_size": 16, "per_head": True}
+    assert request.setting.schedule == {"dense_steps": 0.0, "dense_layers": 0, "refresh_every": 5}
+    window = parse_form(form(method="window"), TINY).setting.options["window"]
+    assert window == TINY.recommended["window"]["window"]
+
+
+@pytest.mark.parametrize("method", ["radial", "window", "draft", "adaptive"])
+def test_sweep_varies_the_main_knob(method: str) -> None:
+    setting = parse_form(
+        form(method=method, budget="mass" if method == "adaptive" else "density"), TINY
+    ).setting
+    settings = sweep_settings(setting)
+    knob = {"radial": "decay", "window": "window", "draft": "density", "adaptive": "mass"}[method]
+    assert [s.label.split("=")[0] for s in settings] == [knob] * len(SWEEP_VALUES[knob])
+    assert len({str(s.options[knob]) for s in settings}) == len(settings)
+    assert all(s.schedule == setting.schedule for s in settings)
+
+
+def test_without_demo_weights_the_page_offers_tiny_models(tmp_path) -> None:
+    choices = model_choices(tmp_path / "no-demo-weights")
+    assert choices[0].name == "demo" and "python -m dit_accel.demo.train" in choices[0].missing
+    assert default_model(choices) == "tiny-wan"
+    assert {"tiny-wan", "tiny-cogvideox"} <= {c.name for c in choices}
+    assert not any(get_model(c.name).is_image for c in choices)  # a video demo
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    """The app on a free port, without demo weights, so tiny-wan is its default model."""
+    tmp = tmp_path_factory.mktemp("app")
+    demo, session = create_app(out_dir=tmp / "videos", demo_weights=tmp / "no-demo-weights")
+    url = launch(demo, session, port=None, block=False)
+    yield demo, url, Client(url, verbose=False)
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def default_run(served) -> tuple:
+    """/generate with no arguments: every input has a default (tiny-wan, radial)."""
+    return served[2].predict(api_name="/generate")
+
+
+def test_generate_with_defaults_returns_videos_metrics_and_layout(default_run: tuple) -> None:
+    dense_path, accelerated_path, text, layout_path, metrics = default_run
+    dense, accelerated = read_video(dense_path), read_video(accelerated_path)
+    assert dense.shape == accelerated.shape == (TINY.frames, TINY.height, TINY.width, 3)
+    assert metrics["model"] == "tiny-wan" and metrics["method"] == "radial" and not metrics["dense_cached"]
+    assert 0 < metrics["density"] < 1  # radial skipped some blocks of the 3 x 8 x 8 token grid
+    assert 0 < metrics["psnr_db"] < 100 and 0 < metrics["ssim"] < 1  # close to dense, not identical
+    assert metrics["speedup"] == pytest.approx(metrics["dense_seconds"] / metrics["accelerated_seconds"])
+    assert f"{metrics['psnr_db']:.2f} dB" in text and "attention computed" in text
+    with PIL.Image.open(layout_path) as image:
+        assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
+
+
+def test_changing_only_the_method_reuses_the_dense_reference(served, default_run: tuple) -> None:
+    first = default_run[4]
+    dense_path, _, _, _, metrics = served[2].predict(method="draft", api_name="/generate")
+    assert metrics["dense_cached"] and metrics["dense_seconds"] == first["dense_seconds"]
+    assert metrics["method"] == "draft" and metrics["density"] == pytest.approx(0.25, abs=0.01)
+    np.testing.assert_array_equal(read_video(dense_path), read_video(default_run[0]))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"prompt": ""}, "Enter a prompt"),
+        ({"extra_options": "foo=1"}, "unknown option 'foo' for radial"),
+        ({"model": "demo"}, "Demo model weights missing.*python -m dit_accel.demo.train"),
+        ({"layer": 7}, "tiny-wan has layers 0-1 and heads 0-1"),
+    ],
+    ids=["empty-prompt", "unknown-option", "missing-weights", "layer-out-of-range"],
+)
+def test_bad_input_comes_back_as_a_message(served, arguments: dict, message: str) -> None:
+    with pytest.raises(AppError, match=message) as error:
+        served[2].predict(api_name="/generate", **arguments)
+    assert "Traceback" not in str(error.value)
+
+
+def test_sweep_plots_quality_against_speedup(served) -> None:
+    plot_path, table = served[2].predict(steps=2, api_name="/sweep")
+    with PIL.Image.open(plot_path) as image:
+        assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
+    rows = table["data"]
+    assert [row[0] for row in rows] == [f"decay={value}" for value in SWEEP_VALUES["decay"]]
+    assert all(row[1] > 0 and math.isfinite(row[3]) for row in rows)
+
+
+def test_page_is_offline(served) -> None:
+    """No telemetry and no web fonts: the theme's CSS names no font server."""
+    demo, url, _ = served
+    assert demo.analytics_enabled is False
+    with urllib.request.urlopen(f"{url}theme.css") as response:
+        css = response.read().decode()
+    assert "googleapis" not in css
+    assert "ui-sans-serif" in css
+
+
+def test_page_says_the_demo_weights_are_missing(served) -> None:
+    with urllib.request.urlopen(f"{served[1]}config") as response:
+        config = response.read().decode()
+    assert "Demo model weights missing" in config and "Until then the tiny models" in config

@@ -1,0 +1,321 @@
+"""`dit-accel generate` / `eval` end to end as subprocesses on tiny-wan (batch, resume, sidecars, mp4,
+two-process split, reports), and every argument error: exit code 2, one line naming the argument, no model
+loaded."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import dit_accel.models.load as load_module
+from dit_accel.cli import main
+from dit_accel.generate import make_items, read_prompt_file, shard
+from dit_accel.video_io import read_video, write_video
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "dit_accel.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+    )
+
+
+def _ok(result: subprocess.CompletedProcess) -> str:
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def _sidecars(out: Path) -> dict[str, dict]:
+    return {path.stem: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))}
+
+
+def test_generate_a_batch_then_resume_skips_finished_items(tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.jsonl"
+    lines = [
+        {"prompt": "a cat runs"},
+        {"prompt": "a dog jumps", "seed": 7},
+        {"prompt": "a red car", "frames": 5},
+    ]
+    prompts.write_text("\n".join(json.dumps(line) for line in lines) + "\n\n")
+    out = tmp_path / "out"
+    args = [
+        "generate",
+        "--model",
+        "tiny-wan",
+        "--method",
+        "draft",
+        "--density",
+        "0.5",
+        "--prompts",
+        str(prompts),
+    ]
+    args += [
+        "--steps",
+        "2",
+        "--height",
+        "64",
+        "--width",
+        "64",
+        "--batch-size",
+        "2",
+        "--out",
+        str(out),
+        "--no-progress",
+    ]
+    assert "wrote 3 videos" in _ok(_cli(*args))
+
+    sidecars = _sidecars(out)
+    assert list(sidecars) == ["00000-a-cat-runs", "00001-a-dog-jumps", "00002-a-red-car"]
+    assert [s["seed"] for s in sidecars.values()] == [0, 7, 2]
+    assert [s["batch_size"] for s in sidecars.values()] == [2, 2, 1]  # the 5-frame item is its own batch
+    for stem, sidecar in sidecars.items():
+        assert sidecar["file"] == f"{stem}.mp4"
+        assert sidecar["model"] == "tiny-wan" and sidecar["method"] == "draft"
+        assert sidecar["options"] == {"density": 0.5, "block_size": 16}
+        assert sidecar["steps"] == 2 and sidecar["seconds"] > 0
+        assert 0.0 < sidecar["attention"]["density"] < 1.0 and sidecar["attention"]["calls"] > 0
+        frames = read_video(out / sidecar["file"])
+        assert frames.shape == (sidecar["frames"], 64, 64, 3) and frames.dtype == np.uint8
+    assert [s["frames"] for s in sidecars.values()] == [9, 9, 5]
+    assert not list(out.glob(".*"))
+
+    # An interrupted item: its sidecar is missing and a temporary file was left behind.
+    (out / "00001-a-dog-jumps.json").unlink()
+    stale = out / ".00001-a-dog-jumps.tmp-999999.mp4"
+    stale.write_bytes(b"half a video")
+    kept = {
+        name: (out / name).stat().st_mtime_ns for name in ("00000-a-cat-runs.mp4", "00002-a-red-car.json")
+    }
+    assert "wrote 1 videos" in _ok(_cli(*args)) and not stale.exists()
+    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept
+    assert _sidecars(out)["00001-a-dog-jumps"]["seed"] == 7
+
+
+def test_two_processes_split_the_prompts(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = ["generate", "--model", "tiny-wan", "--method", "radial", "--steps", "1", "--out", str(out)]
+    args += ["--height", "32", "--width", "32", "--frames", "5", "--no-progress"]
+    args += ["--prompt", "a cat", "--prompt", "a dog", "--prompt", "a bird"]
+    command = [sys.executable, "-m", "dit_accel.cli", *args]
+    procs = [
+        subprocess.Popen(
+            command,
+            env={**os.environ, "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert "wrote 2 videos" in outputs[0][0] and "(rank 0 of 2)" in outputs[0][0]
+    assert "wrote 1 videos" in outputs[1][0] and "(rank 1 of 2)" in outputs[1][0]
+    sidecars = _sidecars(out)
+    assert [(s["prompt"], s["rank"], s["world_size"]) for s in sidecars.values()] == [
+        ("a cat", 0, 2),
+        ("a dog", 1, 2),
+        ("a bird", 0, 2),
+    ]
+    assert len(list(out.glob("*.mp4"))) == 3
+
+
+def test_eval_writes_results_report_and_plot(tmp_path: Path) -> None:
+    out, cache = tmp_path / "report", tmp_path / "cache"
+    result = _cli(
+        "eval", "--model", "tiny-wan", "--methods", "dense,draft", "--prompt", "a cat runs", "--steps", "2",
+        "--out", str(out), "--cache", str(cache), "--no-progress",
+    )  # fmt: skip
+    assert "| draft |" in _ok(result)
+    results = json.loads((out / "results.json").read_text())
+    dense, draft = results["methods"]
+    assert dense["label"] == "dense" and dense["psnr"] == 100.0 and dense["ssim"] == pytest.approx(1.0)
+    assert math.isfinite(draft["psnr"]) and 5.0 < draft["psnr"] < 100.0 and 0.0 < draft["ssim"] < 1.0
+    assert 0.0 < draft["density"] < 1.0 and draft["options"]["density"] == 0.25
+    for key in ("speedup", "attention_speedup", "seconds", "attention_s"):
+        assert math.isfinite(draft[key]) and draft[key] > 0
+    assert results["dense"]["from_cache"] == 0 and len(list(cache.glob("*.npz"))) == 1
+    for metric in ("lpips", "fid"):
+        assert (draft[metric] is None) == (metric in results["skipped_metrics"])
+        if metric in results["skipped_metrics"]:
+            assert results["skipped_metrics"][metric] in result.stderr
+    assert "| dense (reference) |" in (out / "report.md").read_text()
+    assert (out / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_video_writing_is_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "clip.mp4"
+
+    class Broken(np.ndarray):
+        def __iter__(self):
+            yield np.zeros((16, 16, 3), np.uint8)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_video(path, np.zeros((3, 16, 16, 3), np.uint8).view(Broken), fps=8)
+    assert not path.exists() and not list(tmp_path.iterdir())
+    write_video(path, np.full((3, 16, 16, 3), 0.5, np.float32), fps=8)
+    frames = read_video(path)
+    assert frames.shape == (3, 16, 16, 3) and abs(int(frames.mean()) - 128) <= 2
+
+
+def test_prompt_files_items_and_shards(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.txt"
+    plain.write_text("a cat runs\n\n  a dog jumps  \n")
+    items = make_items(read_prompt_file(plain), seed=10, height=64, width=96, frames=9)
+    assert [(i.prompt, i.seed, i.size) for i in items] == [
+        ("a cat runs", 10, (64, 96, 9)),
+        ("a dog jumps", 11, (64, 96, 9)),
+    ]
+    assert [i.stem for i in items] == ["00000-a-cat-runs", "00001-a-dog-jumps"]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('{"prompt": "A Cat!", "seed": 3, "height": 32}\nplain words\n')
+    first, second = make_items(read_prompt_file(mixed), seed=0, height=64, width=64, frames=5)
+    assert (first.seed, first.size, first.stem) == (3, (32, 64, 5), "00000-a-cat") and second.seed == 1
+    for line, message in [
+        ('{"prompt": ""}', 'line 1: needs a non-empty string "prompt"'),
+        ('{"prompt": "a", "fps": 8}', "line 1: unknown keys ['fps']"),
+        ('{"prompt": "a", "seed": "7"}', "line 1: 'seed' must be an integer, got '7'"),
+    ]:
+        mixed.write_text(line + "\n")
+        with pytest.raises(ValueError, match=re.escape(message)):
+            read_prompt_file(mixed)
+    items = make_items([{"prompt": str(i)} for i in range(5)], 0, 16, 16, 1)
+    assert [[i.index for i in shard(items, rank, 2)] for rank in (0, 1)] == [[0, 2, 4], [1, 3]]
+
+
+# ---- argument errors (in process): exit 2, one line naming the argument, before any model is loaded
+
+ERRORS = [
+    (["generate", "--model", "nope"],
+     "argument --model: unknown model 'nope'; choose one of wan2.1, "),
+    (["generate", "--method", "sparse"],
+     "argument --method: invalid choice: 'sparse' (choose from "),
+    (["generate", "--model", "tiny-wan", "--method", "draft", "--decay", "0.3"],
+     "argument --decay: does not apply to method 'draft' (draft takes --density, --mass, --block-size, "),
+    (["generate", "--method", "dense", "--dense-steps", "2"],
+     "argument --dense-steps: does not apply to method 'dense' (dense takes no options)"),
+    (["generate", "--method", "draft", "--density", "1.5"],
+     "argument --density: must be in (0, 1], got 1.5"),
+    (["generate", "--method", "draft", "--density", "0.2", "--mass", "0.9"],
+     "argument --mass: not allowed with --density"),
+    (["generate", "--method", "radial", "--decay", "0"],
+     "argument --decay: must be > 0, got 0.0"),
+    (["generate", "--method", "window", "--window", "0,4,4"],
+     "argument --window: must be three positive integers"),
+    (["generate", "--method", "radial", "--block-size", "48"],
+     "argument --block-size: must be one of 16, 32, 64, 128, 256, got 48"),
+    (["generate", "--dense-steps", "1.5"],
+     "argument --dense-steps: must be a count >= 0 or a fraction in [0, 1]"),
+    (["generate", "--refresh-every", "0"],
+     "argument --refresh-every: must be >= 1, got 0"),
+    (["generate", "--model", "tiny-wan", "--frames", "10"],
+     "argument --frames: must be 4k+1 (1, 5, ...), got 10 (tiny-wan)"),
+    (["generate", "--model", "wan2.1", "--height", "470"],
+     "argument --height: must be a positive multiple of 16, got 470 (wan2.1)"),
+    (["generate", "--model", "wan2.2-5b", "--width", "1264"],
+     "argument --width: must be a positive multiple of 32"),
+    (["generate", "--model", "flux", "--frames", "9"],
+     "argument --frames: must be 1 for an image model, got 9"),
+    (["generate", "--model", "ltx-video", "--frames", "95"],
+     "argument --frames: must be 8k+1 (1, 9, ...), got 95"),
+    (["generate", "--model", "demo", "--width", "66"],
+     "argument --width: must be a positive multiple of 4"),
+    (["generate", "--steps", "0"],
+     "argument --steps: must be >= 1, got 0"),
+    (["generate", "--batch-size", "0"],
+     "argument --batch-size: must be >= 1, got 0"),
+    (["generate", "--guidance", "-1"],
+     "argument --guidance: must be >= 0"),
+    (["generate", "--prompt", "  "],
+     "argument --prompt: empty prompt"),
+    (["generate", "--prompts", "{tmp}/empty.txt"],
+     "argument --prompts: {tmp}/empty.txt: no prompts in the file"),
+    (["generate", "--prompts", "{tmp}/missing.txt"],
+     "argument --prompts: cannot read {tmp}/missing.txt"),
+    (["generate", "--prompts", "{tmp}/bad.jsonl"],
+     "argument --prompts: {tmp}/bad.jsonl: line 2: not valid JSON"),
+    (["generate", "--model", "tiny-wan", "--prompts", "{tmp}/sizes.jsonl"],
+     "argument --frames: must be 4k+1 (1, 5, ...), got 8 (prompt 2, tiny-wan)"),
+    (["generate", "--out", "{tmp}/empty.txt/videos"],
+     "argument --out: {tmp}/empty.txt/videos is not a writable folder"),
+    (["eval", "--methods", "radial,bogus"],
+     "argument --methods: unknown method 'bogus'; choose from dense, radial, window, draft, reordered, "),
+    (["eval", "--methods", "draft:decay=0.2"],
+     "argument --methods: 'draft:decay=0.2': --decay does not apply to method 'draft'"),
+    (["eval", "--methods", "draft:density=2"],
+     "argument --methods: 'draft:density=2': density must be in (0, 1]"),
+    (["eval", "--methods", "radial,draft", "--order", "axes"],
+     "argument --order: applies to none of the methods radial, draft"),
+    (["eval", "--cache", "{tmp}/empty.txt/cache"],
+     "argument --cache: {tmp}/empty.txt/cache is not a writable folder"),
+]  # fmt: skip
+
+
+def _run_failing(argv: list[str], capsys) -> str:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err
+
+
+@pytest.mark.parametrize(("argv", "message"), ERRORS, ids=[" ".join(argv[:3]) for argv, _ in ERRORS])
+def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    (tmp_path / "bad.jsonl").write_text('{"prompt": "a cat"}\n{"prompt": "a dog",\n')
+    (tmp_path / "sizes.jsonl").write_text('{"prompt": "a cat"}\n{"prompt": "a dog", "frames": 8}\n')
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the arguments were checked")
+
+    monkeypatch.setattr(load_module, "load_pipeline", no_loading)
+    err = _run_failing([part.replace("{tmp}", str(tmp_path)) for part in argv], capsys)
+    assert message.replace("{tmp}", str(tmp_path)) in err
+    if "invalid choice" in message:
+        assert all(
+            method in err for method in ("dense", "radial", "window", "draft", "reordered", "adaptive")
+        )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_cuda(capsys) -> None:
+    assert "argument --device: CUDA is not available" in _run_failing(
+        ["generate", "--device", "cuda"], capsys
+    )
+
+
+def test_eval_refuses_a_multi_process_launch(capsys, monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert "argument eval: runs in one process" in _run_failing(["eval"], capsys)
+
+
+def test_missing_model_weights_exit_2_with_where_and_how(tmp_path, capsys) -> None:
+    argv = [
+        "generate",
+        "--model",
+        "wan2.1",
+        "--model-path",
+        str(tmp_path / "nothing"),
+        "--out",
+        str(tmp_path),
+    ]
+    err = _run_failing(argv, capsys)
+    assert "error: model 'wan2.1': no diffusers pipeline at " + str(tmp_path / "nothing") in err
+    assert "--model-path" in err and "hf download Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in err
