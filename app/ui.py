@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import inspect
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import gradio as gr
@@ -22,13 +24,16 @@ from app.request import (
     knob_defaults,
     parse_form,
 )
-from app.session import Session
+from app.session import Progress, Session
 from app.sweep import COLUMNS, run_sweep, sweep_plot, sweep_rows
 from dit_accel.models import get_model
 
 DEFAULT_METHOD = "radial"
 # Knobs shown per method (the others are ignored by it).
 KNOBS = {"budget": ("draft", "reordered", "adaptive"), "decay": ("radial",), "order": ("reordered",)}
+# The endpoints' argument names: the form's fields, in the order of the page's inputs.
+GENERATE_ARGS = [field.name for field in dataclasses.fields(Form)]
+SWEEP_ARGS = [name for name in GENERATE_ARGS if name not in ("layer", "head")]  # the sweep draws no layout
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica", "Arial", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace"]
 log = logging.getLogger(__name__)
@@ -205,79 +210,45 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
         ]  # fmt: skip
         knob_outputs = [budget_in, amount_in, decay_in, order_in, block_in, dense_steps_in, dense_layers_in]
 
-        def generate(
-            model: str,
-            prompt: str,
-            method: str,
-            budget: str,
-            amount: float,
-            decay: float,
-            order: str,
-            block_size: int,
-            dense_steps: float,
-            dense_layers: int,
-            refresh_every: int,
-            extra_options: str,
-            seed: int,
-            steps: int,
-            height: int,
-            width: int,
-            frames: int,
-            guidance: float,
-            layer: int,
-            head: int,
-            progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (gradio reads the default)
-        ) -> tuple:
+        def handler(
+            names: list[str], what: str, run: Callable[[Request, Progress], tuple]
+        ) -> Callable[..., tuple]:
+            """`run` as an event handler: its arguments are the Form fields `names` (the API's argument names)
+            and a progress bar; bad input and failures of `run` (named by `what`) become page messages."""
+
+            def handle(*values: Any) -> tuple:
+                *fields, progress = values
+                with page_errors("Input"):
+                    request = form(Form(*fields))
+                with page_errors(what):
+                    return run(request, lambda f, d: progress(f, desc=d))
+
+            # Gradio names the arguments from the signature and fills the one whose default is a Progress.
+            tracker = inspect.Parameter(
+                "progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress(track_tqdm=True)
+            )
+            arguments = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD) for name in names]
+            handle.__signature__ = inspect.Signature([*arguments, tracker])
+            handle.__name__, handle.__doc__ = run.__name__, run.__doc__
+            return handle
+
+        def generate(request: Request, progress: Progress) -> tuple:
             """Dense reference and accelerated video, their metrics and the attention layout picture."""
-            with page_errors("Input"):
-                request = form(Form(
-                    model, prompt, method, budget, amount, decay, order, block_size, dense_steps,
-                    dense_layers, refresh_every, extra_options, seed, steps, height, width, frames, guidance,
-                    layer, head,
-                ))  # fmt: skip
-            with page_errors("Generation"):
-                result = session.compare(request, lambda f, d: progress(f, desc=d))
-                image = layout_image(result.view, request.layer, request.head)
+            result = session.compare(request, progress)
             return (
                 str(result.dense.path),
                 str(result.accelerated.path),
                 metrics_markdown(result.metrics),
-                image,
+                layout_image(result.view, request.layer, request.head),
                 result.metrics,
                 result.view,
             )
 
-        def sweep(
-            model: str,
-            prompt: str,
-            method: str,
-            budget: str,
-            amount: float,
-            decay: float,
-            order: str,
-            block_size: int,
-            dense_steps: float,
-            dense_layers: int,
-            refresh_every: int,
-            extra_options: str,
-            seed: int,
-            steps: int,
-            height: int,
-            width: int,
-            frames: int,
-            guidance: float,
-            progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 (gradio reads the default)
-        ) -> tuple:
+        def sweep(request: Request, progress: Progress) -> tuple:
             """Quality vs speedup of the method at several values of its main knob."""
-            with page_errors("Input"):
-                request = form(Form(
-                    model, prompt, method, budget, amount, decay, order, block_size, dense_steps,
-                    dense_layers, refresh_every, extra_options, seed, steps, height, width, frames, guidance,
-                ))  # fmt: skip
-            with page_errors("Sweep"):
-                points = run_sweep(session, request, lambda f, d: progress(f, desc=d))
-                title = f"{request.setting.method} on {request.model}, {request.steps} steps"
-                return sweep_plot(points, title), sweep_rows(points)
+            points = run_sweep(session, request, progress)
+            title = f"{request.setting.method} on {request.model}, {request.steps} steps"
+            return sweep_plot(points, title), sweep_rows(points)
 
         def show_layout(view: LayoutView | None, layer: int, head: int) -> Any:
             if view is None:
@@ -293,13 +264,19 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
             return [status(name), *sizes, *_knob_updates(name, method)]
 
         generate_btn.click(
-            generate,
+            handler(GENERATE_ARGS, "Generation", generate),
             [*settings, layer_in, head_in],
             [dense_out, accel_out, metrics_out, layout_out, metrics_json, view_state],
             api_name="generate",
             concurrency_id="model",
         )
-        sweep_btn.click(sweep, settings, [sweep_out, sweep_table], api_name="sweep", concurrency_id="model")
+        sweep_btn.click(
+            handler(SWEEP_ARGS, "Sweep", sweep),
+            settings,
+            [sweep_out, sweep_table],
+            api_name="sweep",
+            concurrency_id="model",
+        )
         for trigger in (layer_in.change, head_in.change):
             trigger(
                 show_layout,

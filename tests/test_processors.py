@@ -9,6 +9,7 @@ from diffusers.models.attention_processor import Attention
 
 from dit_accel.grid import TokenGrid
 from dit_accel.methods import Dense, Radial
+from dit_accel.models.tiny import wan_model
 from dit_accel.processors import (
     FAMILIES,
     DenseProcessor,
@@ -17,7 +18,7 @@ from dit_accel.processors import (
     adapter_for_transformer,
 )
 from dit_accel.processors.adapters.wan import rotary_video_grid
-from tests.tiny_models import TINY_MODELS, tiny_hunyuan_video, tiny_wan, wan_model
+from tests.tiny_models import TINY_MODELS, tiny_hunyuan_video, tiny_wan
 
 
 def _forward(model: torch.nn.Module, inputs: dict) -> torch.Tensor:

@@ -1,5 +1,4 @@
-"""Tiny diffusers transformers built from configs (no download); the tiny pipelines (and `wan_model`)
-live in `dit_accel.models.tiny`, re-exported here.
+"""One forward's inputs for each tiny diffusers transformer (the models come from `dit_accel.models.tiny`).
 
 Each `tiny_<family>(...)` returns (model, inputs, video_grid): `model(**inputs)` runs one forward whose
 self-attention covers `video_grid` = (frames, height, width) tokens after patchify.
@@ -10,15 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from diffusers import (
-    CogVideoXTransformer3DModel,
-    FluxTransformer2DModel,
-    HunyuanVideoTransformer3DModel,
-    LTXVideoTransformer3DModel,
-)
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
 
-from dit_accel.models.tiny import tiny_wan_pipeline, wan_model
+from dit_accel.models.tiny import cogvideox_model, flux_model, hunyuan_video_model, ltx_model, wan_model
 
 Tiny = tuple[torch.nn.Module, dict[str, Any], tuple[int, int, int]]
 
@@ -44,22 +37,7 @@ def tiny_wan(image: bool = False, batch: int = 1, frames: int = 3, size: int = 1
 
 def tiny_hunyuan_video(batch: int = 2, frames: int = 3, size: int = 8, text: int = 6, seed: int = 0) -> Tiny:
     """Text padded differently per batch element (key-padding attention mask)."""
-    torch.manual_seed(seed)
-    model = HunyuanVideoTransformer3DModel(
-        in_channels=4,
-        out_channels=4,
-        num_attention_heads=2,
-        attention_head_dim=12,
-        num_layers=1,
-        num_single_layers=1,
-        num_refiner_layers=1,
-        patch_size=1,
-        patch_size_t=1,
-        guidance_embeds=False,
-        text_embed_dim=16,
-        pooled_projection_dim=8,
-        rope_axes_dim=(4, 4, 4),
-    ).eval()
+    model = hunyuan_video_model(guidance=False, seed=seed)
     g = _seeded(seed + 1)
     mask = torch.ones(batch, text, dtype=torch.long)
     for b in range(batch):
@@ -76,22 +54,7 @@ def tiny_hunyuan_video(batch: int = 2, frames: int = 3, size: int = 8, text: int
 
 def tiny_cogvideox(batch: int = 1, frames: int = 3, size: int = 16, text: int = 8, seed: int = 0) -> Tiny:
     """CogVideoX 1.0 with rotary embeddings (as the 5B model), text first."""
-    torch.manual_seed(seed)
-    model = CogVideoXTransformer3DModel(
-        num_attention_heads=2,
-        attention_head_dim=16,
-        in_channels=4,
-        out_channels=4,
-        time_embed_dim=8,
-        text_embed_dim=16,
-        num_layers=1,
-        sample_width=size,
-        sample_height=size,
-        sample_frames=4 * (frames - 1) + 1,
-        patch_size=2,
-        max_text_seq_length=text,
-        use_rotary_positional_embeddings=True,
-    ).eval()
+    model = cogvideox_model(frames, size, text_len=text, text_dim=16, time_dim=8, rotary=True, seed=seed)
     g = _seeded(seed + 1)
     grid = (frames, size // 2, size // 2)
     rotary = get_3d_rotary_pos_embed(16, ((0, 0), grid[1:]), grid[1:], temporal_size=frames)
@@ -105,16 +68,7 @@ def tiny_cogvideox(batch: int = 1, frames: int = 3, size: int = 16, text: int = 
 
 
 def tiny_ltx(batch: int = 1, frames: int = 3, size: int = 8, text: int = 6, seed: int = 0) -> Tiny:
-    torch.manual_seed(seed)
-    model = LTXVideoTransformer3DModel(
-        in_channels=4,
-        out_channels=4,
-        num_attention_heads=2,
-        attention_head_dim=12,
-        cross_attention_dim=24,
-        num_layers=1,
-        caption_channels=16,
-    ).eval()
+    model = ltx_model(channels=4, seed=seed)
     g = _seeded(seed + 1)
     inputs = {
         "hidden_states": torch.randn(batch, frames * size * size, 4, generator=g),
@@ -129,18 +83,7 @@ def tiny_ltx(batch: int = 1, frames: int = 3, size: int = 8, text: int = 6, seed
 
 
 def tiny_flux(batch: int = 1, height: int = 12, width: int = 16, text: int = 8, seed: int = 0) -> Tiny:
-    torch.manual_seed(seed)
-    model = FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        pooled_projection_dim=8,
-        axes_dims_rope=(4, 6, 6),
-    ).eval()
+    model = flux_model(guidance=False, seed=seed)
     g = _seeded(seed + 1)
     img_ids = torch.zeros(height, width, 3)
     img_ids[..., 1] = torch.arange(height)[:, None]
@@ -155,8 +98,6 @@ def tiny_flux(batch: int = 1, height: int = 12, width: int = 16, text: int = 8, 
     }
     return model, inputs, (1, height, width)
 
-
-__all__ = ["TINY_MODELS", "Tiny", "tiny_wan_pipeline", "wan_model"]
 
 TINY_MODELS = {
     "wan": tiny_wan,

@@ -11,6 +11,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -152,8 +153,43 @@ class Metrics:
     skipped: dict[str, str]
 
 
-def _missing(name: str, flag: str, looked: list[str]) -> str:
-    return f"{name} skipped: no weights file (pass {flag} FILE; looked at {', '.join(looked)})"
+@dataclass(frozen=True)
+class _Learned:
+    """How `load_metrics` finds one learned metric and says why it skipped it."""
+
+    name: str  # as the messages write it
+    load: type[LPIPS] | type[FID]
+    package: str  # importable name of the package it needs
+    needs: str  # that package and how to install it
+    env: str
+    filename: str
+    flag: str
+    network: str  # what the weights file must hold
+
+
+_LPIPS = _Learned(
+    "LPIPS", LPIPS, "torchvision", "torchvision (pip install torchvision, built for your torch)",
+    LPIPS_ENV, LPIPS_FILE, "--lpips-weights", "an AlexNet state dict",
+)  # fmt: skip
+_FID = _Learned(
+    "FID", FID, "torch_fidelity", "torch-fidelity (pip install torch-fidelity)",
+    FID_ENV, FID_FILE, "--fid-weights", "Inception weights",
+)  # fmt: skip
+
+
+def _load(metric: _Learned, weights: str | Path | None, device: str | torch.device) -> tuple[Any, str | None]:
+    """(the metric, None) when its package and weights are there, else (None, one line saying why not)."""
+    if importlib.util.find_spec(metric.package) is None:
+        return None, f"{metric.name} skipped: needs {metric.needs}"
+    path, looked = find_weights(weights, metric.env, metric.filename)
+    if path is None:
+        return None, (
+            f"{metric.name} skipped: no weights file (pass {metric.flag} FILE; looked at {', '.join(looked)})"
+        )
+    try:
+        return metric.load(path, device), None
+    except (OSError, KeyError, RuntimeError, ValueError) as error:
+        return None, f"{metric.name} skipped: cannot load {path} as {metric.network} ({error!r})"
 
 
 def load_metrics(
@@ -162,28 +198,7 @@ def load_metrics(
     device: str | torch.device = "cpu",
 ) -> Metrics:
     """LPIPS and FID from their weight files where possible; `skipped` says in one line each why not."""
-    skipped: dict[str, str] = {}
-    lpips = fid = None
-    if importlib.util.find_spec("torchvision") is None:
-        skipped["lpips"] = "LPIPS skipped: needs torchvision (pip install torchvision, built for your torch)"
-    else:
-        path, looked = find_weights(lpips_weights, LPIPS_ENV, LPIPS_FILE)
-        if path is None:
-            skipped["lpips"] = _missing("LPIPS", "--lpips-weights", looked)
-        else:
-            try:
-                lpips = LPIPS(path, device)
-            except (OSError, KeyError, RuntimeError, ValueError) as error:
-                skipped["lpips"] = f"LPIPS skipped: cannot load {path} as an AlexNet state dict ({error!r})"
-    if importlib.util.find_spec("torch_fidelity") is None:
-        skipped["fid"] = "FID skipped: needs torch-fidelity (pip install torch-fidelity)"
-    else:
-        path, looked = find_weights(fid_weights, FID_ENV, FID_FILE)
-        if path is None:
-            skipped["fid"] = _missing("FID", "--fid-weights", looked)
-        else:
-            try:
-                fid = FID(path, device)
-            except (OSError, KeyError, RuntimeError, ValueError) as error:
-                skipped["fid"] = f"FID skipped: cannot load {path} as Inception weights ({error!r})"
-    return Metrics(lpips=lpips, fid=fid, skipped=skipped)
+    lpips, lpips_skipped = _load(_LPIPS, lpips_weights, device)
+    fid, fid_skipped = _load(_FID, fid_weights, device)
+    reasons = {"lpips": lpips_skipped, "fid": fid_skipped}
+    return Metrics(lpips=lpips, fid=fid, skipped={key: line for key, line in reasons.items() if line})

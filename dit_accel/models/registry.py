@@ -141,6 +141,18 @@ _flux = ModelSpec(
     prompts=PROMPTS,
 )
 _TINY_FIELDS = {"recommended": TINY_RECOMMENDED, "prompts": TINY_PROMPTS, "hub_id": None, "steps": 4}
+_tiny_wan = replace(
+    _wan21,
+    name="tiny-wan",
+    description="a tiny random Wan 2.1 pipeline (offline, for tests and trying the tool)",
+    height=128,
+    width=128,
+    frames=9,
+    rules=SizeRules(multiple=16, frame_step=4, max_side=512, max_frames=125),  # rope_max_seq_len 32
+    vae_fp32=False,
+    build=_tiny("tiny_wan_pipeline"),
+    **_TINY_FIELDS,
+)
 
 _SPECS = (
     _wan21,
@@ -207,31 +219,14 @@ _SPECS = (
         recommended={**RECOMMENDED, "window": {**RECOMMENDED["window"], "window": (3, 8, 8)}},
         prompts=DEMO_PROMPTS,
     ),
+    _tiny_wan,
     replace(
-        _wan21,
-        name="tiny-wan",
-        description="a tiny random Wan 2.1 pipeline (offline, for tests and trying the tool)",
-        height=128,
-        width=128,
-        frames=9,
-        rules=SizeRules(multiple=16, frame_step=4, max_side=512, max_frames=125),  # rope_max_seq_len 32
-        vae_fp32=False,
-        build=_tiny("tiny_wan_pipeline"),
-        **_TINY_FIELDS,
-    ),
-    replace(
-        _wan21,
+        _tiny_wan,
         name="tiny-wan2.2",
         description="a tiny random Wan 2.2 pipeline with two experts (offline)",
-        height=128,
-        width=128,
-        frames=9,
         guidance=4.0,
         call_kwargs={"guidance_scale_2": 3.0},
-        rules=SizeRules(multiple=16, frame_step=4, max_side=512, max_frames=125),
-        vae_fp32=False,
         build=_tiny("tiny_wan_pipeline", two_experts=True),
-        **_TINY_FIELDS,
     ),
     replace(
         _hunyuan,

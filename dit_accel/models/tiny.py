@@ -1,5 +1,8 @@
 """Tiny pipelines of each supported family, built from configs with random weights: offline, seconds on a
-CPU. They produce noise-like videos; they exist to test and try the tool, not to look at."""
+CPU. They produce noise-like videos; they exist to test and try the tool, not to look at.
+
+`<family>_model` builds a pipeline's transformer (tests run it alone); it seeds torch with `seed` first,
+and the pipeline's VAE, built next, draws from that stream."""
 
 from __future__ import annotations
 
@@ -47,6 +50,86 @@ def wan_model(image: bool = False, layers: int = 2, seed: int = 0) -> WanTransfo
     ).eval()
 
 
+def hunyuan_video_model(guidance: bool = True, seed: int = 0) -> HunyuanVideoTransformer3DModel:
+    """HunyuanVideo transformer (2 heads x 12 dims, patch 1, one layer of each kind); `guidance`: embedded."""
+    torch.manual_seed(seed)
+    return HunyuanVideoTransformer3DModel(
+        in_channels=4,
+        out_channels=4,
+        num_attention_heads=2,
+        attention_head_dim=12,
+        num_layers=1,
+        num_single_layers=1,
+        num_refiner_layers=1,
+        patch_size=1,
+        patch_size_t=1,
+        guidance_embeds=guidance,
+        text_embed_dim=16,
+        pooled_projection_dim=8,
+        rope_axes_dim=(4, 4, 4),
+    ).eval()
+
+
+def cogvideox_model(
+    frames: int = 3,
+    size: int = 16,
+    text_len: int = 16,
+    text_dim: int = 32,
+    time_dim: int = 4,
+    rotary: bool = False,
+    seed: int = 0,
+) -> CogVideoXTransformer3DModel:
+    """CogVideoX 1.0 transformer (2 heads x 16 dims, patch 2) for `frames` x `size` x `size` latents and
+    `text_len` text tokens; `rotary`: rotary embeddings (as the 5B model), else sincos positions (2B)."""
+    torch.manual_seed(seed)
+    return CogVideoXTransformer3DModel(
+        num_attention_heads=2,
+        attention_head_dim=16,
+        in_channels=4,
+        out_channels=4,
+        time_embed_dim=time_dim,
+        text_embed_dim=text_dim,
+        num_layers=1,
+        sample_width=size,
+        sample_height=size,
+        sample_frames=4 * (frames - 1) + 1,
+        patch_size=2,
+        max_text_seq_length=text_len,
+        use_rotary_positional_embeddings=rotary,
+    ).eval()
+
+
+def ltx_model(channels: int = 8, seed: int = 0) -> LTXVideoTransformer3DModel:
+    """LTX-Video transformer (2 heads x 12 dims, patch 1) over `channels` latent channels."""
+    torch.manual_seed(seed)
+    return LTXVideoTransformer3DModel(
+        in_channels=channels,
+        out_channels=channels,
+        num_attention_heads=2,
+        attention_head_dim=12,
+        cross_attention_dim=24,
+        num_layers=1,
+        caption_channels=16,
+    ).eval()
+
+
+def flux_model(guidance: bool = True, seed: int = 0) -> FluxTransformer2DModel:
+    """Flux transformer (2 heads x 16 dims, patch 1, one layer of each kind); `guidance`: embedded (dev)."""
+    torch.manual_seed(seed)
+    return FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=4,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=16,
+        pooled_projection_dim=8,
+        guidance_embeds=guidance,
+        axes_dims_rope=(4, 6, 6),
+    ).eval()
+
+
 def tiny_wan_pipeline(two_experts: bool = False) -> WanPipeline:
     """WanPipeline: VAE 8x spatial / 4x temporal, transformer patch (1, 2, 2). `two_experts`: Wan 2.2 style,
     `transformer_2` takes the steps below timestep 800."""
@@ -77,22 +160,7 @@ def tiny_wan_pipeline(two_experts: bool = False) -> WanPipeline:
 
 def tiny_hunyuan_video_pipeline() -> HunyuanVideoPipeline:
     """HunyuanVideoPipeline: VAE 8x / 4x, patch 1, Llama + CLIP text encoders, embedded guidance."""
-    torch.manual_seed(0)
-    transformer = HunyuanVideoTransformer3DModel(
-        in_channels=4,
-        out_channels=4,
-        num_attention_heads=2,
-        attention_head_dim=12,
-        num_layers=1,
-        num_single_layers=1,
-        num_refiner_layers=1,
-        patch_size=1,
-        patch_size_t=1,
-        guidance_embeds=True,
-        text_embed_dim=16,
-        pooled_projection_dim=8,
-        rope_axes_dim=(4, 4, 4),
-    ).eval()
+    transformer = hunyuan_video_model()
     vae = AutoencoderKLHunyuanVideo(
         latent_channels=4,
         down_block_types=("HunyuanVideoDownBlock3D",) * 4,
@@ -118,22 +186,7 @@ def tiny_hunyuan_video_pipeline() -> HunyuanVideoPipeline:
 
 def tiny_cogvideox_pipeline() -> CogVideoXPipeline:
     """CogVideoXPipeline (1.0, sincos positions as the 2B model): VAE 8x / 4x, patch 2, text first."""
-    torch.manual_seed(0)
-    transformer = CogVideoXTransformer3DModel(
-        num_attention_heads=2,
-        attention_head_dim=16,
-        in_channels=4,
-        out_channels=4,
-        time_embed_dim=4,
-        text_embed_dim=32,
-        num_layers=1,
-        sample_width=16,
-        sample_height=16,
-        sample_frames=9,
-        patch_size=2,
-        temporal_compression_ratio=4,
-        max_text_seq_length=16,
-    ).eval()
+    transformer = cogvideox_model()
     vae = AutoencoderKLCogVideoX(
         down_block_types=("CogVideoXDownBlock3D",) * 4,
         up_block_types=("CogVideoXUpBlock3D",) * 4,
@@ -156,18 +209,7 @@ def tiny_cogvideox_pipeline() -> CogVideoXPipeline:
 
 def tiny_ltx_pipeline() -> LTXPipeline:
     """LTXPipeline: VAE 4x spatial / 4x temporal (the real one: 32x / 8x), patch 1."""
-    torch.manual_seed(0)
-    transformer = LTXVideoTransformer3DModel(
-        in_channels=8,
-        out_channels=8,
-        patch_size=1,
-        patch_size_t=1,
-        num_attention_heads=2,
-        attention_head_dim=12,
-        cross_attention_dim=24,
-        num_layers=1,
-        caption_channels=16,
-    ).eval()
+    transformer = ltx_model()
     vae = AutoencoderKLLTXVideo(
         latent_channels=8,
         block_out_channels=(8, 8, 8, 8),
@@ -196,19 +238,7 @@ def tiny_ltx_pipeline() -> LTXPipeline:
 
 def tiny_flux_pipeline() -> FluxPipeline:
     """FluxPipeline (dev-like, embedded guidance): VAE 1x, 2x2 packing, CLIP + T5 text encoders."""
-    torch.manual_seed(0)
-    transformer = FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=4,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=16,
-        pooled_projection_dim=8,
-        guidance_embeds=True,
-        axes_dims_rope=(4, 6, 6),
-    ).eval()
+    transformer = flux_model()
     vae = AutoencoderKL(
         sample_size=32,
         block_out_channels=(4,),

@@ -50,20 +50,24 @@ def t5(dim: int, seed: int = 0) -> T5EncoderModel:
     return T5EncoderModel(config).eval()
 
 
+def _common_config(dim: int) -> dict[str, int]:
+    """Config fields the CLIP and Llama encoders share: `dim` wide, 2 heads, `word_tokenizer`'s ids."""
+    return {
+        "vocab_size": vocab_size(),
+        "hidden_size": dim,
+        "intermediate_size": 2 * dim,
+        "num_attention_heads": 2,
+        "bos_token_id": BOS,
+        "eos_token_id": EOS,
+        "pad_token_id": PAD,
+    }
+
+
 def clip(dim: int, seed: int = 0) -> CLIPTextModel:
     """A 1-layer CLIP text encoder whose pooled output is `dim` wide."""
     torch.manual_seed(seed)
     config = CLIPTextConfig(
-        vocab_size=vocab_size(),
-        hidden_size=dim,
-        intermediate_size=2 * dim,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=77,
-        projection_dim=dim,
-        bos_token_id=BOS,
-        eos_token_id=EOS,
-        pad_token_id=PAD,
+        num_hidden_layers=1, max_position_embeddings=77, projection_dim=dim, **_common_config(dim)
     )
     return CLIPTextModel(config).eval()
 
@@ -71,15 +75,5 @@ def clip(dim: int, seed: int = 0) -> CLIPTextModel:
 def llama(dim: int, seed: int = 0) -> LlamaModel:
     """A 3-layer Llama (HunyuanVideo reads the hidden state 2 layers below the top)."""
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size(),
-        hidden_size=dim,
-        intermediate_size=2 * dim,
-        num_hidden_layers=3,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        bos_token_id=BOS,
-        eos_token_id=EOS,
-        pad_token_id=PAD,
-    )
+    config = LlamaConfig(num_hidden_layers=3, num_key_value_heads=2, **_common_config(dim))
     return LlamaModel(config).eval()
