@@ -58,7 +58,7 @@ def banded_random_layout(
     return BlockLayout.from_mask(mask.to(device), seq, seq, block, block)
 
 
-def _time_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+def time_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
     """Median wall time of `fn` in milliseconds after one warm-up call."""
     fn()
     if device.type == "cuda":
@@ -126,7 +126,7 @@ def measure(
         b, s, h, d = shape.batch, shape.seq, shape.heads, shape.head_dim
         q, k, v = (torch.randn(b, s, h, d, generator=generator).to(device, dtype) for _ in range(3))
         qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
-        sdpa_ms = _time_ms(
+        sdpa_ms = time_ms(
             lambda qt=qt, kt=kt, vt=vt: torch.nn.functional.scaled_dot_product_attention(qt, kt, vt),
             device,
             repeats,
@@ -134,13 +134,13 @@ def measure(
         dense_flops = 4.0 * b * h * s * s * d
         for density in densities:
             layout = banded_random_layout(s, h, block, density, generator, device)
-            ours_ms = _time_ms(
+            ours_ms = time_ms(
                 lambda q=q, k=k, v=v, layout=layout: block_sparse_attention(q, k, v, layout, backend=backend),
                 device,
                 repeats,
             )
             flex = _flex_runner(q, k, v, layout)
-            flex_ms = _time_ms(flex, device, repeats) if flex is not None else None
+            flex_ms = time_ms(flex, device, repeats) if flex is not None else None
             real_density = layout.density()
             rows.append(
                 {
@@ -157,15 +157,19 @@ def measure(
                     "effective_tflops": round(real_density * dense_flops / (ours_ms * 1e-3) / 1e12, 4),
                 }
             )
+    return {**environment(device), "rows": rows}
+
+
+def environment(device: torch.device) -> dict[str, str | int | None]:
+    """Where a benchmark ran: device name, CPU threads, torch and triton versions, today's date."""
     return {
         "device": torch.cuda.get_device_name(device)
-        if gpu
+        if device.type == "cuda"
         else f"cpu ({platform.processor() or platform.machine()})",
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "triton": _triton_version(),
         "date": datetime.date.today().isoformat(),
-        "rows": rows,
     }
 
 

@@ -1,0 +1,47 @@
+"""One Wan 2.1 transformer forward (random weights): stock SDPA vs each method, plus planning overhead.
+
+    python benchmarks/pipeline.py               # CUDA: 1.3B at 81x480x832, 14B-shaped (8 blocks) at 720p
+    python benchmarks/pipeline.py --models wan2.1-14b-720p --layers 12
+    python benchmarks/pipeline.py --cpu         # reduced CPU set: 2 blocks, 9x16x16 tokens, fp32
+
+Prints markdown tables and writes JSON under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from dit_accel.eval.kernel_speed import write_result
+from dit_accel.eval.pipeline_cases import CPU_CASES, GPU_CASES
+from dit_accel.eval.pipeline_speed import format_table, measure
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cpu", action="store_true", help="run the reduced CPU set even if CUDA is present")
+    parser.add_argument("--models", help="comma-separated case names (default: every case of the set)")
+    parser.add_argument("--layers", type=int, help="transformer blocks to build (default: per case)")
+    parser.add_argument("--repeats", type=int, help="timed forwards per setting (default: 3 GPU, 2 CPU)")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"), help="JSON folder")
+    args = parser.parse_args()
+    gpu = torch.cuda.is_available() and not args.cpu
+    cases = GPU_CASES if gpu else CPU_CASES
+    if args.models:
+        names = args.models.split(",")
+        known = {case.name for case in cases}
+        if unknown := sorted(set(names) - known):
+            parser.error(f"unknown --models {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
+        cases = tuple(case for case in cases if case.name in names)
+    for name in ("layers", "repeats"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    result = measure(cases, device="cuda" if gpu else "cpu", layers=args.layers, repeats=args.repeats)
+    print(format_table(result))
+    print(f"\nwrote {write_result(result, args.out, stem='pipeline')}")
+
+
+if __name__ == "__main__":
+    main()

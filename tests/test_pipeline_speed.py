@@ -1,0 +1,69 @@
+"""Pipeline benchmark pieces: density matching, the random-weight model's dtypes, one tiny measured case."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from dit_accel.eval.kernel_speed import write_result
+from dit_accel.eval.pipeline_cases import WAN21_1_3B, ModelCase, build_transformer, make_inputs
+from dit_accel.eval.pipeline_settings import match_density, method_settings, static_density
+from dit_accel.eval.pipeline_speed import format_table, measure
+from dit_accel.grid import TokenGrid
+from dit_accel.methods import Radial
+
+CPU = torch.device("cpu")
+TINY = {**WAN21_1_3B, "num_attention_heads": 2, "attention_head_dim": 16, "ffn_dim": 32, "text_dim": 24}
+
+
+@pytest.mark.parametrize("target", [0.15, 0.1], ids=["d0.15", "d0.1"])
+def test_matched_static_settings_land_near_the_target_on_the_wan_480p_grid(target: float) -> None:
+    grid = TokenGrid(21, 30, 52)
+    matched = [s for s in method_settings(target, grid, CPU) if s.matched]
+    assert [s.method for s in matched] == ["radial", "window", "draft", "reordered"]
+    for setting in matched[:2]:  # the static ones: their density is known from the grid alone
+        assert static_density(setting.build(), grid, CPU) == pytest.approx(target, abs=0.01), setting.label
+    assert matched[2].options == {"density": target}
+
+
+def test_match_density_returns_the_nearest_end_when_the_target_is_out_of_reach() -> None:
+    grid = TokenGrid(9, 16, 16)
+    floor = static_density(Radial(decay=1e-3), grid, CPU)
+    decay, density = match_density(lambda x: Radial(decay=x), floor / 2, 1e-3, 64.0, grid, CPU)
+    assert (decay, density) == (1e-3, floor)
+
+
+def test_built_model_keeps_diffusers_fp32_modules_and_has_the_requested_depth() -> None:
+    case = ModelCase("tiny", TINY, 2, (16, 3, 8, 8), text_len=4)
+    model = build_transformer(case, CPU, torch.bfloat16, layers=3)
+    assert len(model.blocks) == 3
+    assert model.blocks[0].attn1.to_q.weight.dtype == torch.bfloat16
+    assert model.blocks[0].scale_shift_table.dtype == torch.float32
+    assert model.condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32
+    inputs = make_inputs(case, CPU, torch.bfloat16)
+    assert inputs["hidden_states"].shape == (1, 16, 3, 8, 8)
+    assert inputs["encoder_hidden_states"].shape == (1, 4, 24)
+
+
+def test_measure_reports_every_setting_against_stock_with_plan_densities(tmp_path) -> None:
+    case = ModelCase("tiny-reduced", TINY, 2, (16, 5, 32, 32), text_len=4, reduced=True)
+    result = measure((case,), device=CPU, repeats=1)
+    (measured,) = result["cases"]
+    assert measured["tokens"] == 5 * 16 * 16 and measured["layers"] == 2
+    rows = {r["setting"]: r for r in measured["rows"]}
+    stock = measured["rows"][0]
+    assert stock["method"] == "stock" and stock["speedup"] == 1.0
+    assert rows["dense()"]["density"] == 1.0
+    # 20 blocks of 64 tokens: 3 of 20 key blocks per row (the diagonal among them)
+    assert rows["draft(density=0.15)"]["density"] == pytest.approx(0.15, abs=1e-4)
+    assert rows["draft()"]["density"] == pytest.approx(0.25, abs=1e-4)
+    for r in measured["rows"][1:]:
+        assert r["speedup"] == pytest.approx(stock["forward_ms"] / r["forward_ms"], rel=1e-2)
+        assert r["plan_ms"] > 0 and r["planned"] in ("per call", "once per grid")
+    table = format_table(result)
+    assert "REDUCED CPU SET" in table and "draft(density=0.15) *" in table
+    path = write_result(result, tmp_path, stem="pipeline")
+    assert path.name.startswith("pipeline-cpu")
+    assert json.loads(path.read_text())["cases"][0]["name"] == case.name
