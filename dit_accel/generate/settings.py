@@ -4,12 +4,14 @@ values under the user's, and putting a setting on a pipeline."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dit_accel.methods.reordered import ORDERS
-from dit_accel.pipelines import AccelerationHandle, accelerate
 from dit_accel.pipelines.schedule import DenseSchedule
 from dit_accel.processors.registry import make_method
+
+if TYPE_CHECKING:
+    from dit_accel.pipelines.handle import AccelerationHandle
 
 # Option keys (flag names with "_") each method takes; the schedule keys go to accelerate() itself.
 METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -149,6 +151,8 @@ def resolve_setting(
 def install(pipe: Any, setting: MethodSetting, steps: int, timing: bool = False) -> AccelerationHandle:
     """Put `setting` on every transformer of `pipe`. "dense" is the stock SDPA path behind the same
     processor and step hook (every step dense), so it is timed and counted the same way as the methods."""
+    from dit_accel.pipelines.handle import accelerate  # imports diffusers: only when a model runs
+
     if setting.method == "dense":
         return accelerate(pipe, "dense", dense_steps=1.0, num_inference_steps=steps, timing=timing)
     return accelerate(

@@ -1,33 +1,27 @@
-"""diffusers attention processors that make DiT self-attention sparse, one adapter per model family."""
+"""diffusers attention processors that make DiT self-attention sparse, one adapter per model family.
 
-from dit_accel.processors.adapters import FAMILIES, adapter_for, adapter_for_transformer
-from dit_accel.processors.dense import dense_attention
-from dit_accel.processors.named import (
-    AdaptiveProcessor,
-    DenseProcessor,
-    DraftProcessor,
-    RadialProcessor,
-    ReorderedProcessor,
-    WindowProcessor,
-)
-from dit_accel.processors.processor import SparseAttnProcessor
-from dit_accel.processors.registry import METHOD_CLASSES, make_method, method_class
-from dit_accel.processors.runtime import Runtime
+Exports are lazy (see `dit_accel.lazy`): `dit_accel.processors.registry` can be imported without
+diffusers."""
 
-__all__ = [
-    "FAMILIES",
-    "METHOD_CLASSES",
-    "AdaptiveProcessor",
-    "DenseProcessor",
-    "DraftProcessor",
-    "RadialProcessor",
-    "ReorderedProcessor",
-    "Runtime",
-    "SparseAttnProcessor",
-    "WindowProcessor",
-    "adapter_for",
-    "adapter_for_transformer",
-    "dense_attention",
-    "make_method",
-    "method_class",
-]
+from dit_accel.lazy import lazy_exports
+
+_LAZY = {
+    **dict.fromkeys(["FAMILIES", "adapter_for", "adapter_for_transformer"], "dit_accel.processors.adapters"),
+    "dense_attention": "dit_accel.processors.dense",
+    **dict.fromkeys(
+        [
+            "AdaptiveProcessor",
+            "DenseProcessor",
+            "DraftProcessor",
+            "RadialProcessor",
+            "ReorderedProcessor",
+            "WindowProcessor",
+        ],
+        "dit_accel.processors.named",
+    ),
+    "SparseAttnProcessor": "dit_accel.processors.processor",
+    **dict.fromkeys(["METHOD_CLASSES", "make_method", "method_class"], "dit_accel.processors.registry"),
+    "Runtime": "dit_accel.processors.runtime",
+}
+__getattr__ = lazy_exports(__name__, _LAZY)
+__all__ = sorted(_LAZY)
