@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import InitVar, dataclass
 
 import torch
 
@@ -29,6 +29,8 @@ class BlockLayout:
     kv_counts:  int32 [Bl, H, nq]        how many key blocks each query block reads
     kv_indices: int32 [Bl, H, nq, max_k] the key-block ids, ascending; entries past the count are 0
     Bl is the batch size or 1 (broadcast over the batch).
+    `trusted=True` skips the value range checks (a host sync each) for layouts built by the
+    classmethods, whose counts and indices are valid by construction.
     """
 
     kv_counts: torch.Tensor
@@ -37,8 +39,9 @@ class BlockLayout:
     kv_len: int
     block_q: int
     block_k: int
+    trusted: InitVar[bool] = False
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, trusted: bool) -> None:
         _check_positive("q_len", self.q_len)
         _check_positive("kv_len", self.kv_len)
         _check_power_of_two("block_q", self.block_q)
@@ -63,6 +66,8 @@ class BlockLayout:
                 f"kv_counts has {self.kv_counts.shape[2]} query blocks but q_len={self.q_len} with "
                 f"block_q={self.block_q} needs {self.num_q_blocks}"
             )
+        if trusted:
+            return
         if self.kv_counts.numel() and bool(
             (self.kv_counts < 0).any() | (self.kv_counts > self.max_kv_blocks).any()
         ):
@@ -126,7 +131,7 @@ class BlockLayout:
         order = torch.sort((~block_mask).to(torch.int8), dim=-1, stable=True).indices[..., :max_k]
         keep = torch.arange(max_k, device=block_mask.device) < counts.unsqueeze(-1)
         indices = torch.where(keep, order, torch.zeros_like(order)).to(torch.int32)
-        return cls(counts.contiguous(), indices.contiguous(), q_len, kv_len, block_q, block_k)
+        return cls(counts.contiguous(), indices.contiguous(), q_len, kv_len, block_q, block_k, trusted=True)
 
     @classmethod
     def dense(
@@ -190,6 +195,7 @@ class BlockLayout:
             self.kv_len,
             self.block_q,
             self.block_k,
+            trusted=True,
         )
 
     def __repr__(self) -> str:
