@@ -50,11 +50,20 @@ def test_data_is_deterministic_per_seed():
     assert (
         a.caption == f"a {a.spec.colour} {a.spec.shape} {a.spec.motion} on a {a.spec.background} background"
     )
-    batch = [
-        make_batch(3, torch.Generator().manual_seed(1), frames=9, height=32, width=32, clip=4) for _ in "ab"
-    ]
-    assert batch[0][0].shape == (3, 3, 4, 32, 32)
-    assert torch.equal(batch[0][0], batch[1][0]) and batch[0][1] == batch[1][1]
+    assert a.coverage.shape == (9, 64, 64) and 0.05 < a.coverage.mean() < 0.2
+    batch = [make_batch(3, torch.Generator().manual_seed(1), frames=5, height=32, width=32) for _ in "ab"]
+    videos, coverage, captions = batch[0]
+    assert videos.shape == (3, 3, 5, 32, 32) and coverage.shape == (3, 1, 5, 32, 32) and len(captions) == 3
+    assert all(torch.equal(x, y) for x, y in zip(batch[0][:2], batch[1][:2], strict=True))
+    assert captions == batch[1][2]
+
+
+def test_coverage_marks_the_object_pixels():
+    sample = make_sample(3)
+    frames = video_to_frames(sample.video)
+    saturation = frames.max(-1).values - frames.min(-1).values
+    assert (saturation[sample.coverage > 0.99] > 0.5).all()
+    assert (saturation[sample.coverage == 0] < 1e-6).all()
 
 
 def test_describe_video_recovers_colour_and_motion_of_data():
