@@ -20,6 +20,7 @@ from dit_accel.demo import (
 )
 from dit_accel.demo.checkpoint import checkpoints
 from dit_accel.demo.data import MOTIONS, VideoSpec
+from dit_accel.demo.pipeline import with_coordinates
 from dit_accel.demo.quality import EVAL_PROMPTS, EVAL_SPECS, attention_locality, caption_following
 from dit_accel.demo.train import main as train_main
 
@@ -111,6 +112,30 @@ def test_output_layouts_and_range(tiny_pipe):
     torch.testing.assert_close(pt[0].permute(0, 2, 3, 1).numpy(), _generate(tiny_pipe)[0])
     pil = _generate(tiny_pipe, output_type="pil")
     assert len(pil) == 1 and len(pil[0]) == TINY.frames and pil[0][0].size == (TINY.width, TINY.height)
+
+
+def test_coordinates_span_the_clip_at_any_size():
+    video = torch.randn(2, 3, 5, 4, 6)
+    inputs = with_coordinates(video)
+    assert inputs.shape == (2, 6, 5, 4, 6)
+    assert torch.equal(inputs[:, :3], video)
+    frame, row, column = inputs[1, 3:]
+    torch.testing.assert_close(frame[:, 0, 0], torch.linspace(-1, 1, 5))
+    torch.testing.assert_close(row[0, :, 0], torch.linspace(-1, 1, 4))
+    torch.testing.assert_close(column[0, 0], torch.linspace(-1, 1, 6))
+    assert torch.equal(frame, frame[:, :1, :1].expand_as(frame))  # the frame channel is constant per frame
+    assert torch.equal(with_coordinates(torch.zeros(1, 3, 1, 2, 2))[0, 3], torch.zeros(1, 2, 2))
+
+
+def test_transformer_sees_rgb_and_coordinates(tiny_pipe):
+    seen = []
+    tiny_pipe.transformer.register_forward_hook(
+        lambda m, args, kwargs, out: seen.append(kwargs["hidden_states"]), with_kwargs=True
+    )
+    frames = _generate(tiny_pipe, steps=1, guidance_scale=1.0)
+    assert seen[0].shape == (1, 6, TINY.frames, TINY.height, TINY.width)
+    assert frames.shape == (1, TINY.frames, TINY.height, TINY.width, 3)
+    torch.testing.assert_close(seen[0][:, 3:], with_coordinates(torch.zeros(1, 3, *seen[0].shape[2:]))[:, 3:])
 
 
 def test_save_load_round_trip_is_identical(tiny_pipe, tmp_path):

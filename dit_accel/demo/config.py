@@ -9,6 +9,10 @@ from pathlib import Path
 # Environment override of the shipped weights folder (e.g. a freshly trained run).
 WEIGHTS_ENV = "DIT_ACCEL_DEMO_WEIGHTS"
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
+# Frame, row and column of every pixel, fed to the transformer next to the RGB channels (see
+# `pipeline.with_coordinates`): Wan's only position signal is RoPE, which is relative, so without them a
+# 1 M-parameter model cannot tie "moving left" to where the object is in the first and last frame.
+COORDINATE_CHANNELS = 3
 
 
 @dataclass(frozen=True)
@@ -32,12 +36,12 @@ class DemoConfig:
     shift: float = 3.0
 
     def transformer_kwargs(self) -> dict:
-        """Arguments of `WanTransformer3DModel` (pixel space: 3 channels in and out)."""
+        """Arguments of `WanTransformer3DModel`: pixel space, RGB plus the coordinate channels in, RGB out."""
         return {
             "patch_size": self.patch_size,
             "num_attention_heads": self.heads,
             "attention_head_dim": self.head_dim,
-            "in_channels": 3,
+            "in_channels": 3 + COORDINATE_CHANNELS,
             "out_channels": 3,
             "text_dim": self.text_dim,
             "freq_dim": self.freq_dim,

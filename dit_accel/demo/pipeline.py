@@ -27,6 +27,18 @@ class DemoVideoPipelineOutput(BaseOutput):
     frames: np.ndarray | torch.Tensor | list[list[PIL.Image.Image]]
 
 
+def with_coordinates(video: torch.Tensor) -> torch.Tensor:
+    """[B, 3, F, H, W] -> [B, 6, F, H, W]: the video followed by the frame, row and column of each pixel,
+    each spread over [-1, 1] across the clip, so the coordinates mean the same at any size."""
+    batch, _, frames, height, width = video.shape
+
+    def axis(n: int) -> torch.Tensor:
+        return torch.linspace(-1.0, 1.0, n, device=video.device, dtype=video.dtype) * (n > 1)
+
+    grid = torch.stack(torch.meshgrid(axis(frames), axis(height), axis(width), indexing="ij"))
+    return torch.cat([video, grid.expand(batch, -1, -1, -1, -1)], dim=1)
+
+
 def _check_prompt(prompt: str | list[str]) -> list[str]:
     prompts = [prompt] if isinstance(prompt, str) else list(prompt or [])
     if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
@@ -36,7 +48,8 @@ def _check_prompt(prompt: str | list[str]) -> list[str]:
 
 class DemoVideoPipeline(DiffusionPipeline):
     """Rectified-flow sampling of [B, 3, F, H, W] RGB videos with classifier-free guidance, run as
-    separate cond and uncond transformer forwards (as WanPipeline does)."""
+    separate cond and uncond transformer forwards (as WanPipeline does). The transformer sees each
+    sample `with_coordinates`, as Wan's image-to-video model sees its extra condition channels."""
 
     model_cpu_offload_seq = "text_encoder->transformer"
     _callback_tensor_inputs = ["latents"]
@@ -83,7 +96,7 @@ class DemoVideoPipeline(DiffusionPipeline):
         }
         with self.transformer.cache_context(branch, **context_kwargs):
             return self.transformer(
-                hidden_states=latents.to(self.transformer.dtype),
+                hidden_states=with_coordinates(latents.to(self.transformer.dtype)),
                 timestep=timestep,
                 encoder_hidden_states=context,
                 attention_kwargs=attention_kwargs,
@@ -128,7 +141,7 @@ class DemoVideoPipeline(DiffusionPipeline):
         cond = cond.to(device)
         uncond = uncond.to(device) if uncond is not None else None
 
-        shape = (len(cond), self.transformer.config.in_channels, num_frames, height, width)
+        shape = (len(cond), self.transformer.config.out_channels, num_frames, height, width)
         if latents is None:
             latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
         latents = latents.to(device, torch.float32)

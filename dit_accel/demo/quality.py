@@ -11,7 +11,7 @@ from torch.overrides import TorchFunctionMode
 
 from dit_accel.demo.data import VideoSpec, make_sample
 from dit_accel.demo.describe import describe_video
-from dit_accel.demo.pipeline import DemoVideoPipeline
+from dit_accel.demo.pipeline import DemoVideoPipeline, with_coordinates
 
 # 20 evaluation captions: every colour and motion, shapes and backgrounds mixed.
 EVAL_SPECS: tuple[VideoSpec, ...] = tuple(
@@ -139,7 +139,11 @@ def attention_locality(
     capture = _CaptureSelfAttention()
     try:
         with capture:
-            transformer(noisy.to(device, dtype), torch.tensor([sigma * 1000], device=device), context)
+            transformer(
+                with_coordinates(noisy.to(device, dtype)),
+                torch.tensor([sigma * 1000], device=device),
+                context,
+            )
     finally:
         transformer.set_attn_processor(saved)
     _, p_h, p_w = transformer.config.patch_size

@@ -32,7 +32,7 @@ from dit_accel.demo.checkpoint import (
 from dit_accel.demo.config import TINY, DemoConfig
 from dit_accel.demo.data import make_batch
 from dit_accel.demo.load import build_pipeline
-from dit_accel.demo.pipeline import DemoVideoPipeline
+from dit_accel.demo.pipeline import DemoVideoPipeline, with_coordinates
 
 CAPTION_DROP = 0.1  # captions replaced by the unconditional context, for classifier-free guidance
 
@@ -114,7 +114,11 @@ def flow_matching_loss(
     videos, noise, sigma, ids = videos.to(device), noise.to(device), sigma.to(device), ids.to(device)
     s = sigma.view(batch, 1, 1, 1, 1)
     noisy = (1 - s) * videos + s * noise
-    pred = forward(hidden_states=noisy, timestep=sigma * 1000, encoder_hidden_states=pipe.text_encoder(ids))
+    pred = forward(
+        hidden_states=with_coordinates(noisy),
+        timestep=sigma * 1000,
+        encoder_hidden_states=pipe.text_encoder(ids),
+    )
     return F.mse_loss(pred.sample.float(), noise - videos)
 
 
