@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from diffusers import WanTransformer3DModel
+from diffusers.models.transformers.transformer_wan import WanTimeTextImageEmbedding
 
 from dit_accel.demo import (
     TINY,
@@ -136,6 +138,20 @@ def test_transformer_sees_rgb_and_coordinates(tiny_pipe):
     assert seen[0].shape == (1, 6, TINY.frames, TINY.height, TINY.width)
     assert frames.shape == (1, TINY.frames, TINY.height, TINY.width, 3)
     torch.testing.assert_close(seen[0][:, 3:], with_coordinates(torch.zeros(1, 3, *seen[0].shape[2:]))[:, 3:])
+
+
+def test_caption_reaches_the_modulation_of_every_block(tiny_pipe):
+    transformer = tiny_pipe.transformer
+    assert isinstance(transformer, WanTransformer3DModel)  # Wan's processors and adapters apply
+    embedder = transformer.condition_embedder
+    context = tiny_pipe.text_encoder.encode(["a red circle moving left", "a red circle moving right"])
+    timestep = torch.tensor([500.0, 500.0])
+    temb, projection, text, _ = embedder(timestep, context)
+    wan_temb, _, wan_text, _ = WanTimeTextImageEmbedding.forward(embedder, timestep, context)
+    torch.testing.assert_close(temb, wan_temb + embedder.caption_embedder(context.mean(1)))
+    torch.testing.assert_close(projection, embedder.time_proj(embedder.act_fn(temb)))
+    torch.testing.assert_close(text, wan_text)
+    assert not torch.allclose(projection[0], projection[1])  # same step, different motion word
 
 
 def test_save_load_round_trip_is_identical(tiny_pipe, tmp_path):

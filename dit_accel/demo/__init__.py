@@ -1,5 +1,5 @@
-"""An embedded demo video DiT (diffusers WanTransformer3DModel, pixel space) trained by the project on
-synthetic captioned videos, so generation, eval and the web demo work offline."""
+"""An embedded demo video DiT (a diffusers WanTransformer3DModel subclass, pixel space) trained by the
+project on synthetic captioned videos, so generation, eval and the web demo work offline."""
 
 from dit_accel.demo.config import TINY, DemoConfig
 from dit_accel.demo.data import VideoSpec, make_batch, make_sample
@@ -8,6 +8,7 @@ from dit_accel.demo.load import build_pipeline, load_demo_pipeline, weights_pres
 from dit_accel.demo.pipeline import DemoVideoPipeline, DemoVideoPipelineOutput
 from dit_accel.demo.quality import EVAL_PROMPTS, EVAL_SPECS, attention_locality, caption_following
 from dit_accel.demo.text import DemoTextEncoder
+from dit_accel.demo.transformer import DemoWanTransformer
 
 __all__ = [
     "EVAL_PROMPTS",
@@ -17,6 +18,7 @@ __all__ = [
     "DemoTextEncoder",
     "DemoVideoPipeline",
     "DemoVideoPipelineOutput",
+    "DemoWanTransformer",
     "VideoSpec",
     "attention_locality",
     "build_pipeline",

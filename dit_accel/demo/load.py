@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from diffusers import FlowMatchEulerDiscreteScheduler, WanTransformer3DModel
+from diffusers import FlowMatchEulerDiscreteScheduler
 
 from dit_accel.demo.config import WEIGHTS_ENV, DemoConfig, default_weights_path
 from dit_accel.demo.data import vocabulary
 from dit_accel.demo.pipeline import DemoVideoPipeline
 from dit_accel.demo.text import DemoTextEncoder
+from dit_accel.demo.transformer import DemoWanTransformer
 
 TRAIN_HINT = "python -m dit_accel.demo.train --out runs/demo --export dit_accel/demo/weights"
 
@@ -19,7 +20,7 @@ def build_pipeline(config: DemoConfig | None = None, seed: int = 0) -> DemoVideo
     """A fresh, untrained pipeline of `config` (default: the shipped model's size), fixed by `seed`."""
     config = config or DemoConfig()
     torch.manual_seed(seed)
-    transformer = WanTransformer3DModel(**config.transformer_kwargs())
+    transformer = DemoWanTransformer(**config.transformer_kwargs())
     text_encoder = DemoTextEncoder(vocabulary(), max_length=config.max_text_length, dim=config.text_dim)
     scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=config.shift)
     return DemoVideoPipeline(transformer=transformer, text_encoder=text_encoder, scheduler=scheduler)
