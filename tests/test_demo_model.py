@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from dit_accel.demo.checkpoint import checkpoints
 from dit_accel.demo.data import MOTIONS, VideoSpec
 from dit_accel.demo.pipeline import with_coordinates
 from dit_accel.demo.quality import EVAL_PROMPTS, EVAL_SPECS, attention_locality, caption_following
+from dit_accel.demo.train import flow_matching_loss
 from dit_accel.demo.train import main as train_main
 
 SIZE = {"num_frames": TINY.frames, "height": TINY.height, "width": TINY.width}
@@ -205,6 +207,28 @@ def test_training_writes_loadable_checkpoints_and_resumes_exactly(tmp_path):
     exported.set_progress_bar_config(disable=True)
     assert _generate(exported).shape == (1, TINY.frames, TINY.height, TINY.width, 3)
     assert (tmp_path / "straight" / "log.jsonl").read_text().count("loss") == 3
+
+
+def test_training_noise_levels_follow_the_sampler_schedule(tiny_pipe):
+    seen = []
+
+    def forward(hidden_states, timestep, encoder_hidden_states):
+        seen.append(timestep / 1000)
+        return SimpleNamespace(sample=torch.zeros_like(hidden_states[:, :3]))
+
+    videos = torch.zeros(4000, 3, 1, 4, 4)
+    flow_matching_loss(
+        tiny_pipe, forward, videos, ["a red circle"] * len(videos), torch.Generator().manual_seed(0)
+    )
+    drawn = seen[0].sort().values
+    tiny_pipe.scheduler.set_timesteps(1000)
+    schedule = tiny_pipe.scheduler.sigmas[:-1].sort().values  # what sampling visits, 1,000 steps
+    levels = torch.linspace(0.05, 0.99, 48)
+    gap = torch.searchsorted(drawn, levels) / len(drawn) - torch.searchsorted(schedule, levels) / len(
+        schedule
+    )
+    assert gap.abs().max() < 0.03  # same distribution: Kolmogorov-Smirnov distance on a grid
+    assert (drawn > 0.95).float().mean() > 0.1  # the steps that place the object are trained
 
 
 def test_missing_weights_raise_a_clear_error(tmp_path):

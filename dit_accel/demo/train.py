@@ -51,13 +51,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--until", type=int, default=None, help="stop (and checkpoint) after this step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument(
-        "--coarse-steps",
-        type=int,
-        default=0,
-        help="first steps on frames of --coarse-size pixels, with the batch grown to keep the token count",
-    )
-    parser.add_argument("--coarse-size", type=int, default=32, help="frame side (pixels) of the coarse steps")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
@@ -107,14 +100,17 @@ def flow_matching_loss(
     g: torch.Generator,
 ) -> torch.Tensor:
     """Rectified flow as FlowMatchEulerDiscreteScheduler samples it: x_t = (1 - s) x0 + s noise,
-    timestep 1000 s, target noise - x0; s is logit-normal(0, 1) moved towards 1 by the scheduler's
-    `shift` (s -> shift s / (1 + (shift - 1) s)), the same map the sampler applies to its steps.
+    timestep 1000 s, target noise - x0. s is uniform in (0, 1] moved towards 1 by the scheduler's
+    `shift` (s -> shift s / (1 + (shift - 1) s)): the sampler's own steps are a uniform grid under the
+    same map, so training sees each noise level as often as sampling needs it. (Logit-normal draws,
+    as SD3 trains, leave sigma > 0.95 to 3% of the samples; there the video is nearly pure noise and
+    the model must know from the caption alone where the object is in each frame.)
     videos: [B, 3, F, H, W] in [-1, 1]."""
     batch = len(videos)
     ids = pipe.text_encoder.tokenize(captions)
     ids[torch.rand(batch, generator=g) < CAPTION_DROP] = 0  # all <pad>: the unconditional context
     noise = torch.randn(videos.shape, generator=g)
-    sigma = torch.sigmoid(torch.randn(batch, generator=g))
+    sigma = 1 - torch.rand(batch, generator=g)
     shift = pipe.scheduler.config.shift
     sigma = shift * sigma / (1 + (shift - 1) * sigma)
     device = pipe.transformer.device
@@ -169,11 +165,9 @@ def _train_step(
 ) -> float:
     """One optimizer step on batch `run.step` (drawn from seed (--seed, step)); returns the loss."""
     g = torch.Generator().manual_seed(args.seed * 1_000_003 + run.step)
-    height, width, batch = config.height, config.width, args.batch_size
-    if run.step < args.coarse_steps:
-        batch *= max(1, height * width // args.coarse_size**2)
-        height = width = args.coarse_size
-    videos, _, captions = make_batch(batch, g, frames=config.frames, height=height, width=width)
+    videos, _, captions = make_batch(
+        args.batch_size, g, frames=config.frames, height=config.height, width=config.width
+    )
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.step, args)
     device = run.pipe.transformer.device
