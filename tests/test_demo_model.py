@@ -121,13 +121,15 @@ def test_output_layouts_and_range(tiny_pipe):
 def test_coordinates_span_the_clip_at_any_size():
     video = torch.randn(2, 3, 5, 4, 6)
     inputs = with_coordinates(video)
-    assert inputs.shape == (2, 6, 5, 4, 6)
+    assert inputs.shape == (2, 12, 5, 4, 6)
     assert torch.equal(inputs[:, :3], video)
-    frame, row, column = inputs[1, 3:]
-    torch.testing.assert_close(frame[:, 0, 0], torch.linspace(-1, 1, 5))
-    torch.testing.assert_close(row[0, :, 0], torch.linspace(-1, 1, 4))
-    torch.testing.assert_close(column[0, 0], torch.linspace(-1, 1, 6))
-    assert torch.equal(frame, frame[:, :1, :1].expand_as(frame))  # the frame channel is constant per frame
+    t, y, x, *products = inputs[1, 3:]
+    torch.testing.assert_close(t[:, 0, 0], torch.linspace(-1, 1, 5))
+    torch.testing.assert_close(y[0, :, 0], torch.linspace(-1, 1, 4))
+    torch.testing.assert_close(x[0, 0], torch.linspace(-1, 1, 6))
+    assert torch.equal(t, t[:, :1, :1].expand_as(t))  # the frame channel is constant per frame
+    for product, expected in zip(products, (t * t, y * y, x * x, t * y, t * x, y * x), strict=True):
+        torch.testing.assert_close(product, expected)
     assert torch.equal(with_coordinates(torch.zeros(1, 3, 1, 2, 2))[0, 3], torch.zeros(1, 2, 2))
 
 
@@ -137,7 +139,7 @@ def test_transformer_sees_rgb_and_coordinates(tiny_pipe):
         lambda m, args, kwargs, out: seen.append(kwargs["hidden_states"]), with_kwargs=True
     )
     frames = _generate(tiny_pipe, steps=1, guidance_scale=1.0)
-    assert seen[0].shape == (1, 6, TINY.frames, TINY.height, TINY.width)
+    assert seen[0].shape == (1, 12, TINY.frames, TINY.height, TINY.width)
     assert frames.shape == (1, TINY.frames, TINY.height, TINY.width, 3)
     torch.testing.assert_close(seen[0][:, 3:], with_coordinates(torch.zeros(1, 3, *seen[0].shape[2:]))[:, 3:])
 

@@ -28,14 +28,18 @@ class DemoVideoPipelineOutput(BaseOutput):
 
 
 def with_coordinates(video: torch.Tensor) -> torch.Tensor:
-    """[B, 3, F, H, W] -> [B, 6, F, H, W]: the video followed by the frame, row and column of each pixel,
-    each spread over [-1, 1] across the clip, so the coordinates mean the same at any size."""
+    """[B, 3, F, H, W] -> [B, 3 + 9, F, H, W]: the video followed by the frame t, row y and column x of
+    each pixel (each spread over [-1, 1] across the clip, so they mean the same at any size) and their
+    products t², y², x², ty, tx, yx. An object moving or growing at a steady rate covers the pixels
+    where a quadratic in (t, y, x) is negative, with coefficients set by the caption; with these
+    channels that quadratic is linear in the input, so the caption's adaLN scale can pick it out."""
     batch, _, frames, height, width = video.shape
 
     def axis(n: int) -> torch.Tensor:
         return torch.linspace(-1.0, 1.0, n, device=video.device, dtype=video.dtype) * (n > 1)
 
-    grid = torch.stack(torch.meshgrid(axis(frames), axis(height), axis(width), indexing="ij"))
+    t, y, x = torch.meshgrid(axis(frames), axis(height), axis(width), indexing="ij")
+    grid = torch.stack([t, y, x, t * t, y * y, x * x, t * y, t * x, y * x])
     return torch.cat([video, grid.expand(batch, -1, -1, -1, -1)], dim=1)
 
 
