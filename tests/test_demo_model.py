@@ -150,9 +150,12 @@ def test_caption_reaches_the_modulation_of_every_block(tiny_pipe):
     embedder = transformer.condition_embedder
     context = tiny_pipe.text_encoder.encode(["a red circle moving left", "a red circle moving right"])
     timestep = torch.tensor([500.0, 500.0])
+    wan_temb, wan_projection, wan_text, _ = WanTimeTextImageEmbedding.forward(embedder, timestep, context)
+    temb, projection, _, _ = embedder(timestep, context)
+    torch.testing.assert_close(projection, wan_projection)  # zero-initialised: Wan's own modulation
+    torch.nn.init.normal_(embedder.caption_embedder.weight)
     temb, projection, text, _ = embedder(timestep, context)
-    wan_temb, _, wan_text, _ = WanTimeTextImageEmbedding.forward(embedder, timestep, context)
-    torch.testing.assert_close(temb, wan_temb + embedder.caption_embedder(context.mean(1)))
+    torch.testing.assert_close(temb, wan_temb + embedder.caption_embedder(context.sum(1)))
     torch.testing.assert_close(projection, embedder.time_proj(embedder.act_fn(temb)))
     torch.testing.assert_close(text, wan_text)
     assert not torch.allclose(projection[0], projection[1])  # same step, different motion word

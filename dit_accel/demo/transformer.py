@@ -13,17 +13,24 @@ from diffusers.models.transformers.transformer_wan import WanTimeTextImageEmbedd
 
 
 class CaptionTimeEmbedding(WanTimeTextImageEmbedding):
-    """Wan's time and text embedding, with the caption's mean word vector added to the time embedding.
+    """Wan's time and text embedding, with the caption's summed word vectors, projected, added to the
+    time embedding.
 
     Wan hears text only through cross-attention, which adds a caption-dependent vector to each token;
     "moving left" needs the caption to change how a token's frame and column combine (the object is
     where column + speed x frame is small), a product that a 1 M-parameter model learns slowly from
     sums. Through the time embedding the caption scales and shifts every block's activations (adaLN,
-    as a class label does in DiT, or the pooled text in Flux and SD3), which is that product."""
+    as a class label does in DiT, or the pooled text in Flux and SD3), which is that product.
+    A sum, not a mean: Adam moves each weight by about the learning rate whatever the input's scale,
+    so with a mean over 12 positions one word changed the modulation 12 times more slowly (2% apart
+    for "left" and "right" after 1,250 steps). Zero-initialised, so training starts from Wan's own
+    modulation."""
 
     def __init__(self, dim: int, text_embed_dim: int, **kwargs) -> None:
         super().__init__(dim=dim, text_embed_dim=text_embed_dim, **kwargs)
         self.caption_embedder = torch.nn.Linear(text_embed_dim, dim)
+        torch.nn.init.zeros_(self.caption_embedder.weight)
+        torch.nn.init.zeros_(self.caption_embedder.bias)
 
     def forward(
         self,
@@ -37,7 +44,7 @@ class CaptionTimeEmbedding(WanTimeTextImageEmbedding):
         temb, _, context, image = super().forward(
             timestep, encoder_hidden_states, encoder_hidden_states_image, timestep_seq_len
         )
-        caption = self.caption_embedder(encoder_hidden_states.mean(1)).type_as(temb)
+        caption = self.caption_embedder(encoder_hidden_states.sum(1)).type_as(temb)
         temb = temb + (caption.unsqueeze(1) if temb.ndim == 3 else caption)
         return temb, self.time_proj(self.act_fn(temb)), context, image
 
