@@ -214,6 +214,24 @@ def test_training_writes_loadable_checkpoints_and_resumes_exactly(tmp_path):
     assert (tmp_path / "straight" / "log.jsonl").read_text().count("loss") == 3
 
 
+def test_coarse_steps_train_on_smaller_frames_with_the_same_token_count(tmp_path, monkeypatch):
+    import dit_accel.demo.train as train_module
+
+    shapes = []
+
+    def recording_make_batch(batch_size, g, frames, height, width):
+        shapes.append((batch_size, frames, height, width))
+        return make_batch(batch_size, g, frames=frames, height=height, width=width)
+
+    monkeypatch.setattr(train_module, "make_batch", recording_make_batch)
+    coarse = ["--coarse-steps", "2", "--coarse-size", str(TINY.height // 2)]
+    train_main(
+        ["--out", str(tmp_path), "--tiny", "--steps", "3", "--batch-size", "2", "--threads", "1", *coarse]
+    )
+    small = (2 * 4, TINY.frames, TINY.height // 2, TINY.width // 2)  # a quarter of the tokens, 4x the videos
+    assert shapes == [small, small, (2, TINY.frames, TINY.height, TINY.width)]
+
+
 def test_training_noise_levels_follow_the_sampler_schedule(tiny_pipe):
     seen = []
 

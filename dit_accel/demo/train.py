@@ -51,6 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--until", type=int, default=None, help="stop (and checkpoint) after this step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument(
+        "--coarse-steps",
+        type=int,
+        default=0,
+        help="first steps on frames of --coarse-size pixels, the batch grown to keep the token count",
+    )
+    parser.add_argument("--coarse-size", type=int, default=32, help="frame side (pixels) of the coarse steps")
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
@@ -165,9 +172,11 @@ def _train_step(
 ) -> float:
     """One optimizer step on batch `run.step` (drawn from seed (--seed, step)); returns the loss."""
     g = torch.Generator().manual_seed(args.seed * 1_000_003 + run.step)
-    videos, _, captions = make_batch(
-        args.batch_size, g, frames=config.frames, height=config.height, width=config.width
-    )
+    height, width, batch = config.height, config.width, args.batch_size
+    if run.step < args.coarse_steps:
+        batch *= max(1, height * width // args.coarse_size**2)
+        height = width = args.coarse_size
+    videos, _, captions = make_batch(batch, g, frames=config.frames, height=height, width=width)
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.step, args)
     device = run.pipe.transformer.device
