@@ -232,6 +232,13 @@ def test_coarse_steps_train_on_smaller_frames_with_the_same_token_count(tmp_path
     assert shapes == [small, small, (2, TINY.frames, TINY.height, TINY.width)]
 
 
+def test_coarse_size_must_be_a_multiple_of_the_patch(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_main(["--out", str(tmp_path), "--tiny", "--coarse-size", "30"])
+    assert "--coarse-size must be a positive multiple of the patch side 4, got 30" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 def test_training_noise_levels_follow_the_sampler_schedule(tiny_pipe):
     seen = []
 

@@ -43,7 +43,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints/ and log.jsonl")
     parser.add_argument(
-        "--steps", type=int, default=2000, help="total optimizer steps (the lr schedule's length)"
+        "--steps", type=int, default=1600, help="total optimizer steps (the lr schedule's length)"
     )
     parser.add_argument(
         "--minutes", type=float, default=None, help="stop (and checkpoint) after this wall time"
@@ -54,10 +54,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--coarse-steps",
         type=int,
-        default=0,
+        default=1200,
         help="first steps on frames of --coarse-size pixels, the batch grown to keep the token count",
     )
-    parser.add_argument("--coarse-size", type=int, default=32, help="frame side (pixels) of the coarse steps")
+    parser.add_argument(
+        "--coarse-size", type=int, default=32, help="frame side (pixels) of the coarse steps, a multiple of 4"
+    )
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument(
@@ -78,7 +80,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--compile", action="store_true", help="torch.compile the transformer (off: slow start)"
     )
     parser.add_argument("--tiny", action="store_true", help="the unit-test model size (seconds per step)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.coarse_size <= 0 or args.coarse_size % 4:
+        parser.error(f"--coarse-size must be a positive multiple of the patch side 4, got {args.coarse_size}")
+    return args
 
 
 def lr_at(step: int, args: argparse.Namespace) -> float:
@@ -173,8 +178,8 @@ def _train_step(
     """One optimizer step on batch `run.step` (drawn from seed (--seed, step)); returns the loss."""
     g = torch.Generator().manual_seed(args.seed * 1_000_003 + run.step)
     height, width, batch = config.height, config.width, args.batch_size
-    if run.step < args.coarse_steps:
-        batch *= max(1, height * width // args.coarse_size**2)
+    if run.step < args.coarse_steps and args.coarse_size < min(height, width):
+        batch *= height * width // args.coarse_size**2
         height = width = args.coarse_size
     videos, _, captions = make_batch(batch, g, frames=config.frames, height=height, width=width)
     for group in run.optimizer.param_groups:
