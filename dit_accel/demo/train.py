@@ -81,8 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--tiny", action="store_true", help="the unit-test model size (seconds per step)")
     args = parser.parse_args(argv)
-    if args.coarse_size <= 0 or args.coarse_size % 4:
-        parser.error(f"--coarse-size must be a positive multiple of the patch side 4, got {args.coarse_size}")
+    patch = DemoConfig().patch_size[1]  # the tiny config shares it
+    if args.coarse_size <= 0 or args.coarse_size % patch:
+        parser.error(
+            f"--coarse-size must be a positive multiple of the patch side {patch}, got {args.coarse_size}"
+        )
     return args
 
 
