@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from dit_accel.eval.kernel_speed import write_result
-from dit_accel.eval.pipeline_cases import WAN21_1_3B, ModelCase, build_transformer, make_inputs
+from dit_accel.eval.pipeline_cases import WAN21_TINY, ModelCase, build_transformer, make_inputs
 from dit_accel.eval.pipeline_settings import match_density, method_settings, static_density
 from dit_accel.eval.pipeline_speed import format_table, measure
 from dit_accel.grid import TokenGrid
 from dit_accel.methods import Radial
 
 CPU = torch.device("cpu")
-TINY = {**WAN21_1_3B, "num_attention_heads": 2, "attention_head_dim": 16, "ffn_dim": 32, "text_dim": 24}
+TINY = WAN21_TINY
 
 
 @pytest.mark.parametrize("target", [0.15, 0.1], ids=["d0.15", "d0.1"])

@@ -1,6 +1,8 @@
 """Kernel speed: block-sparse attention vs torch SDPA dense vs FlexAttention on the same layout.
 
-Every row is measured side by side in one run; ratios are what we report, not lone timings.
+Layouts: random ones with the same number of key blocks in every row, at given densities, and, for
+shapes on a video grid, the real methods' layouts planned on synthetic attention of that grid (uneven
+rows). Every row is measured side by side in one run; ratios are what we report, not lone timings.
 """
 
 from __future__ import annotations
@@ -17,31 +19,89 @@ from pathlib import Path
 import torch
 
 from dit_accel.attention import block_sparse_attention, default_backend
+from dit_accel.eval.synthetic import HEAD_TYPES, synthetic_attention
+from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout, num_blocks
+from dit_accel.methods import Adaptive, Draft, Method, Radial, Reordered, Window
 
 
 @dataclass(frozen=True)
 class Shape:
-    """One attention call: q/k/v `[batch, seq, heads, head_dim]`."""
+    """One attention call: q/k/v `[batch, seq, heads, head_dim]`; `grid` (frames, height, width) when
+    the sequence is a video's tokens, so the methods' own layouts can be planned for it."""
 
     name: str
     batch: int
     seq: int
     heads: int
     head_dim: int
+    grid: tuple[int, int, int] | None = None
 
 
+WAN_480P = (21, 30, 52)  # Wan 2.1 at 81 x 480 x 832: 32,760 tokens
+WAN_720P = (21, 45, 80)  # Wan 2.1 at 81 x 720 x 1280: 75,600 tokens
 GPU_SHAPES = (
-    Shape("wan2.1-1.3b-480p", 1, 32760, 12, 128),
-    Shape("wan2.1-14b-720p", 1, 75600, 40, 128),
+    Shape("wan2.1-1.3b-480p", 1, 32760, 12, 128, WAN_480P),
+    Shape("wan2.1-14b-720p", 1, 75600, 40, 128, WAN_720P),
     Shape("cogvideox-5b", 1, 17776, 48, 64),
     Shape("flux-1024", 1, 4608, 24, 128),
 )
 CPU_SHAPES = (
     Shape("cpu-8k-d64", 1, 8192, 4, 64),
     Shape("cpu-4k-d128", 1, 4096, 4, 128),
+    # One head of each synthetic type at the Wan 480p grid, for the methods' uneven layouts.
+    Shape("cpu-wan480p-grid", 1, 32760, 3, 128, WAN_480P),
 )
+TINY_SHAPES = (Shape("tiny-grid", 1, 4 * 8 * 16, 3, 64, (4, 8, 16)),)  # dry runs: seconds on a CPU
+SHAPES = {shape.name: shape for shape in (*GPU_SHAPES, *CPU_SHAPES, *TINY_SHAPES)}
 DENSITIES = (1.0, 0.5, 0.25, 0.2, 0.1, 0.05)
+FLEX_MODES = ("compiled", "eager", "off")
+
+
+def benchmark_methods() -> dict[str, Method]:
+    """The method settings whose layouts and planning the benchmarks time, by label: even (density=)
+    and uneven (mass=, static windows) rows."""
+    return {
+        "radial()": Radial(),
+        "window()": Window(),
+        "draft(density=0.15)": Draft(density=0.15),
+        "draft(mass=0.9)": Draft(mass=0.9),
+        "reordered(axes, density=0.15)": Reordered("axes", density=0.15),
+        "reordered(semantic, mass=0.9)": Reordered("semantic", mass=0.9),
+        "adaptive(mass=0.9)": Adaptive(mass=0.9),
+    }
+
+
+def grid_qk(
+    grid: TokenGrid, heads: int, head_dim: int, device: torch.device, dtype: torch.dtype
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Synthetic q, k `[1, S, heads, head_dim]` on `grid` (`eval.synthetic`); head h has type h % 3."""
+    per_type = -(-heads // len(HEAD_TYPES))
+    data = synthetic_attention(grid, heads_per_type=per_type, head_dim=max(64, head_dim))
+    order = torch.arange(heads)
+    picked = order % len(HEAD_TYPES) * per_type + order // len(HEAD_TYPES)
+    q, k = (x[:, :, picked, :head_dim].to(device, dtype) for x in (data.q, data.k))
+    return q, k
+
+
+def method_layouts(shape: Shape, device: torch.device, dtype: torch.dtype) -> dict[str, BlockLayout]:
+    """The `benchmark_methods` layouts (each at its default block size) for `shape`, which must have a
+    grid, planned on `grid_qk`; label -> layout with batch 1 and all of `shape`'s heads."""
+    grid = TokenGrid(*shape.grid)
+    q, k = grid_qk(grid, shape.heads, shape.head_dim, device, dtype)
+    layouts = {}
+    for label, method in benchmark_methods().items():
+        layout = method.plan(q, k, grid).layout
+        layouts[label] = BlockLayout(
+            layout.kv_counts.expand(1, shape.heads, -1).contiguous(),
+            layout.kv_indices.expand(1, shape.heads, -1, -1).contiguous(),
+            layout.q_len,
+            layout.kv_len,
+            layout.block_q,
+            layout.block_k,
+            trusted=True,
+        )
+    return layouts
 
 
 def banded_random_layout(
@@ -80,28 +140,63 @@ def time_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> flo
     return statistics.median(times)
 
 
-def _flex_runner(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout
-) -> Callable[[], torch.Tensor] | None:
-    """FlexAttention with our layout as a BlockMask of full blocks (GPU only: compiled kernel)."""
-    if q.device.type != "cuda":
-        return None
-    from torch.nn.attention.flex_attention import BlockMask, flex_attention
+def flex_block_mask(layout: BlockLayout, batch: int, heads: int):
+    """`layout` as a FlexAttention BlockMask of full blocks `[batch, heads, nq, nk]` (broadcast dims
+    expanded, so every layout of a shape has one mask shape and a compiled kernel serves them all)."""
+    from torch.nn.attention.flex_attention import BlockMask
 
-    n = layout.num_kv_blocks
-    indices = torch.zeros(*layout.kv_counts.shape, n, dtype=torch.int32, device=q.device)
+    counts = layout.kv_counts.expand(batch, heads, -1).contiguous()
+    indices = torch.zeros(*counts.shape, layout.num_kv_blocks, dtype=torch.int32, device=layout.device)
     indices[..., : layout.max_kv_blocks] = layout.kv_indices
-    block_mask = BlockMask.from_kv_blocks(
-        torch.zeros_like(layout.kv_counts),
+    return BlockMask.from_kv_blocks(
+        torch.zeros_like(counts),
         torch.zeros_like(indices),
-        layout.kv_counts,
+        counts,
         indices,
         BLOCK_SIZE=(layout.block_q, layout.block_k),
         seq_lengths=(layout.q_len, layout.kv_len),
     )
-    compiled = torch.compile(flex_attention)
+
+
+def flex_runner(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, mode: str = "compiled"
+) -> Callable[[], torch.Tensor] | None:
+    """A call of FlexAttention on q/k/v `[B, S, H, D]` with `layout` as its BlockMask, returning
+    `[B, H, S, D]`: "compiled" (torch.compile, as Flex is meant to run), "eager" (Flex's slow
+    reference path, for dry runs) or "off" (None)."""
+    if mode not in FLEX_MODES:
+        raise ValueError(f"flex must be one of {', '.join(FLEX_MODES)}, got {mode!r}")
+    if mode == "off":
+        return None
+    from torch.nn.attention.flex_attention import flex_attention
+
+    block_mask = flex_block_mask(layout, q.shape[0], q.shape[2])
+    run = torch.compile(flex_attention) if mode == "compiled" else flex_attention
     qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
-    return lambda: compiled(qt, kt, vt, block_mask=block_mask)
+    return lambda: run(qt, kt, vt, block_mask=block_mask)
+
+
+def sdpa_runner(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """Dense torch SDPA on q/k/v `[B, S, H, D]`; on CUDA pinned to the flash kernel."""
+    qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
+    if q.device.type != "cuda":
+        return lambda: torch.nn.functional.scaled_dot_product_attention(qt, kt, vt)
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    def run() -> torch.Tensor:
+        with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            return torch.nn.functional.scaled_dot_product_attention(qt, kt, vt)
+
+    return run
+
+
+def first_call_s(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call of `fn` (its first: compiles and autotuning included)."""
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
 
 
 def measure(
@@ -112,8 +207,14 @@ def measure(
     block: int | None = None,
     repeats: int | None = None,
     seed: int = 0,
+    flex: str = "compiled",
+    methods: bool = True,
+    progress: Callable[[dict], None] | None = None,
 ) -> dict:
-    """Time every (shape, density); returns {"device", "versions", "rows": [...]} ready for JSON."""
+    """Time every (shape, layout): the random even-row layouts at `densities` and, with `methods`, the
+    methods' layouts of shapes that have a grid; ours vs SDPA dense vs FlexAttention (`flex`: a
+    FLEX_MODES entry). Returns {"device", "versions", "rows": [...]} ready for JSON; `progress` gets
+    that result so far after every row (so a run cut short still leaves its rows)."""
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     gpu = device.type == "cuda"
     dtype = dtype or (torch.bfloat16 if gpu else torch.float32)
@@ -121,43 +222,72 @@ def measure(
     repeats = repeats or (20 if gpu else 3)
     backend = default_backend(device)
     generator = torch.Generator().manual_seed(seed)
-    rows = []
+    result = {**environment(device), "flex": flex, "rows": []}
     for shape in shapes:
         b, s, h, d = shape.batch, shape.seq, shape.heads, shape.head_dim
         q, k, v = (torch.randn(b, s, h, d, generator=generator).to(device, dtype) for _ in range(3))
-        qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
-        sdpa_ms = time_ms(
-            lambda qt=qt, kt=kt, vt=vt: torch.nn.functional.scaled_dot_product_attention(qt, kt, vt),
-            device,
-            repeats,
-        )
-        dense_flops = 4.0 * b * h * s * s * d
-        for density in densities:
-            layout = banded_random_layout(s, h, block, density, generator, device)
-            ours_ms = time_ms(
-                lambda q=q, k=k, v=v, layout=layout: block_sparse_attention(q, k, v, layout, backend=backend),
-                device,
-                repeats,
-            )
-            flex = _flex_runner(q, k, v, layout)
-            flex_ms = time_ms(flex, device, repeats) if flex is not None else None
-            real_density = layout.density()
-            rows.append(
+        sdpa_ms = time_ms(sdpa_runner(q, k, v), device, repeats)
+        layouts = {
+            f"even rows {density:g}": banded_random_layout(s, h, block, density, generator, device)
+            for density in densities
+        }
+        if methods and shape.grid is not None:
+            layouts.update(method_layouts(shape, device, dtype))
+        for label, layout in layouts.items():
+            row = _time_layout(q, k, v, layout, backend, flex, repeats)
+            flex_ms = row["flex_ms"]
+            result["rows"].append(
                 {
                     **asdict(shape),
+                    "layout": label,
                     "dtype": str(dtype).removeprefix("torch."),
-                    "block": block,
+                    "block": layout.block_q,
                     "backend": backend,
-                    "density": round(real_density, 4),
-                    "ours_ms": round(ours_ms, 3),
+                    **row,
                     "sdpa_dense_ms": round(sdpa_ms, 3),
-                    "flex_ms": None if flex_ms is None else round(flex_ms, 3),
-                    "speedup_vs_sdpa": round(sdpa_ms / ours_ms, 3),
-                    "speedup_vs_flex": None if flex_ms is None else round(flex_ms / ours_ms, 3),
-                    "effective_tflops": round(real_density * dense_flops / (ours_ms * 1e-3) / 1e12, 4),
+                    "speedup_vs_sdpa": round(sdpa_ms / row["ours_ms"], 3),
+                    "flex_vs_sdpa": None if flex_ms is None else round(sdpa_ms / flex_ms, 3),
+                    "speedup_vs_flex": None if flex_ms is None else round(flex_ms / row["ours_ms"], 3),
+                    "effective_tflops": round(
+                        row["density"] * 4.0 * b * h * s * s * d / (row["ours_ms"] * 1e-3) / 1e12, 4
+                    ),
                 }
             )
-    return {**environment(device), "rows": rows}
+            if progress is not None:
+                progress(result)
+    return result
+
+
+def _time_layout(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    layout: BlockLayout,
+    backend: str,
+    flex: str,
+    repeats: int,
+) -> dict:
+    """Density, longest row, ours ms and Flex ms (its first call in seconds; None and the error when
+    Flex cannot run the layout) for one layout."""
+    device = q.device
+    row = {
+        "density": round(layout.density(), 4),
+        "longest_row": round(int(layout.kv_counts.max()) / layout.num_kv_blocks, 4),
+        "ours_ms": round(
+            time_ms(lambda: block_sparse_attention(q, k, v, layout, backend=backend), device, repeats), 3
+        ),
+        "flex_ms": None,
+        "flex_first_call_s": None,
+        "flex_error": None,
+    }
+    try:
+        run = flex_runner(q, k, v, layout, flex)
+        if run is not None:
+            row["flex_first_call_s"] = round(first_call_s(run, device), 3)
+            row["flex_ms"] = round(time_ms(run, device, repeats), 3)
+    except Exception as error:  # noqa: BLE001 - a layout Flex cannot run is a result, not a crash
+        row["flex_error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+    return row
 
 
 def environment(device: torch.device) -> dict[str, str | int | None]:
@@ -173,6 +303,14 @@ def environment(device: torch.device) -> dict[str, str | int | None]:
     }
 
 
+def environment_line(result: dict) -> str:
+    """One line naming where a result (with `environment`'s keys) was measured."""
+    return (
+        f"device: {result['device']}, {result['threads']} threads, torch {result['torch']}, "
+        f"triton {result['triton']}, {result['date']}"
+    )
+
+
 def _triton_version() -> str | None:
     try:
         import triton
@@ -181,28 +319,37 @@ def _triton_version() -> str | None:
     return triton.__version__
 
 
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
 def format_table(result: dict) -> str:
     """Markdown table of a `measure` result."""
     lines = [
-        f"device: {result['device']}, torch {result['torch']}, triton {result['triton']}, {result['date']}",
+        f"{environment_line(result)}; Flex {result['flex']}",
         "",
-        "| shape | B x S x H x D | dtype | density | ours ms | SDPA dense ms | Flex ms | vs SDPA | vs Flex "
-        "| TFLOP/s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| shape | B x S x H x D | dtype | layout | block | density | longest row | ours ms | SDPA dense ms "
+        "| Flex ms | ours / SDPA | Flex / SDPA | ours / Flex | TFLOP/s |",
+        "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in result["rows"]:
         flex = "-" if r["flex_ms"] is None else f"{r['flex_ms']:.2f}"
-        vs_flex = "-" if r["speedup_vs_flex"] is None else f"{r['speedup_vs_flex']:.2f}x"
         lines.append(
             f"| {r['name']} | {r['batch']}x{r['seq']}x{r['heads']}x{r['head_dim']} | {r['dtype']} | "
-            f"{r['density']:.3f} | {r['ours_ms']:.2f} | {r['sdpa_dense_ms']:.2f} | {flex} | "
-            f"{r['speedup_vs_sdpa']:.2f}x | {vs_flex} | {r['effective_tflops']:.3f} |"
+            f"{r['layout']} | {r['block']} | {r['density']:.3f} | {r['longest_row']:.3f} | "
+            f"{r['ours_ms']:.2f} | {r['sdpa_dense_ms']:.2f} | {flex} | {_ratio(r['speedup_vs_sdpa'])} | "
+            f"{_ratio(r['flex_vs_sdpa'])} | {_ratio(r['speedup_vs_flex'])} | {r['effective_tflops']:.3f} |"
         )
+    errors = {r["flex_error"] for r in result["rows"] if r["flex_error"]}
+    lines += [f"\nFlex failed: {error}" for error in sorted(errors)]
     return "\n".join(lines)
 
 
-def write_result(result: dict, directory: str | Path, stem: str = "attention") -> Path:
-    """Write `result` as JSON under `directory`, named after the device; returns the path."""
+def write_result(
+    result: dict, directory: str | Path, stem: str = "attention", markdown: str | None = None
+) -> Path:
+    """Write `result` as JSON under `directory`, named after the device, and `markdown` beside it as
+    .md when given; returns the JSON's path."""
     slug = "".join(c if c.isalnum() else "-" for c in result["device"].lower()).strip("-")
     while "--" in slug:
         slug = slug.replace("--", "-")
@@ -211,4 +358,6 @@ def write_result(result: dict, directory: str | Path, stem: str = "attention") -
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     tmp.replace(path)
+    if markdown is not None:
+        path.with_suffix(".md").write_text(markdown + "\n")
     return path

@@ -81,6 +81,17 @@ CPU_CASES = (
     # 1.3B-shaped blocks, 2 of them, 9 x 16 x 16 = 2,304 tokens: finishes in minutes on one core.
     ModelCase("wan2.1-1.3b-reduced", WAN21_1_3B, 2, (16, 9, 32, 32), reduced=True),
 )
+WAN21_TINY: dict[str, Any] = {
+    **WAN21_1_3B,
+    "num_attention_heads": 2,
+    "attention_head_dim": 16,
+    "ffn_dim": 32,
+    "text_dim": 24,
+}
+TINY_CASES = (
+    # Dry runs: 2 heads x 16 dims, 5 x 16 x 16 = 1,280 tokens; seconds on a CPU.
+    ModelCase("wan2.1-tiny", WAN21_TINY, 2, (16, 5, 32, 32), text_len=4, reduced=True),
+)
 
 
 def build_transformer(

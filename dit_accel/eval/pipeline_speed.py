@@ -13,9 +13,10 @@ from dataclasses import asdict
 import torch
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
-from dit_accel.eval.kernel_speed import environment, time_ms
+from dit_accel.eval.kernel_speed import environment, environment_line, time_ms
 from dit_accel.eval.pipeline_cases import ModelCase, build_transformer, make_inputs
 from dit_accel.eval.pipeline_settings import Setting, method_settings
+from dit_accel.eval.planning_speed import planning_ms
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
 from dit_accel.methods import Method, Plan
@@ -46,15 +47,6 @@ class PlanRecorder(Runtime):
     ) -> None:
         if plan is not None:
             self.layouts.append(plan.layout)
-
-
-def _planning_ms(method: Method, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, repeats: int) -> float:
-    """Milliseconds of one `plan(q, k, grid)`. A static method caches its plan per grid, so it is timed
-    on a fresh instance each call: the one-off cost of building the plan."""
-    device = q.device
-    if method.static:
-        return time_ms(lambda: type(method)(**method.options()).plan(q, k, grid), device, repeats)
-    return time_ms(lambda: method.plan(q, k, grid), device, repeats)
 
 
 def _sdpa_ms(case: ModelCase, device: torch.device, dtype: torch.dtype, repeats: int, seed: int) -> float:
@@ -93,7 +85,7 @@ def _time_setting(
         "matched": setting.matched,
         "density": round(density, 4),
         "forward_ms": round(forward_ms, 2),
-        "plan_ms": round(_planning_ms(method, q, k, grid, repeats), 3),
+        "plan_ms": round(planning_ms(method, q, k, grid, repeats), 3),
         "planned": "once per grid" if method.static else "per call",
     }
 
@@ -190,10 +182,7 @@ def _target_line(case: dict) -> str:
 
 def format_table(result: dict) -> str:
     """Markdown: one table per case of a `measure` result, with its shapes and the issue's targets."""
-    lines = [
-        f"device: {result['device']}, {result['threads']} threads, torch {result['torch']}, "
-        f"triton {result['triton']}, {result['date']}"
-    ]
+    lines = [environment_line(result)]
     for case in result["cases"]:
         frames, height, width = case["grid"]
         channels, lf, lh, lw = case["latents"]

@@ -32,7 +32,8 @@ def autotune_configs(**tiles: tuple[int, ...]) -> list[triton.Config]:
 def clip_configs(**bounds: str) -> Callable[..., list[triton.Config]]:
     """An `early_config_prune` that clips each tile size named in `bounds` to the block argument it maps
     to (BLOCK_N="BLOCK_K": BLOCK_N <= BLOCK_K, and >= 16 for tl.dot) and drops duplicates; one config
-    when interpreting, since benchmarking every config on the CPU interpreter takes minutes."""
+    when interpreting, since benchmarking every config on the CPU interpreter takes minutes, and with
+    `DIT_ACCEL_AUTOTUNE=0` (native GPU tests: one compile per kernel key instead of one per config)."""
 
     def prune(configs: list[triton.Config], named_args: dict, **kwargs: Any) -> list[triton.Config]:
         args = {**named_args, **kwargs}
@@ -44,7 +45,7 @@ def clip_configs(**bounds: str) -> Callable[..., list[triton.Config]]:
             if key not in seen:
                 seen.add(key)
                 pruned.append(triton.Config(sizes, cfg.num_warps, cfg.num_stages))
-        return pruned[:1] if triton_interpreting() else pruned
+        return pruned[:1] if triton_interpreting() or os.environ.get("DIT_ACCEL_AUTOTUNE") == "0" else pruned
 
     return prune
 
