@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import ast
-import inspect
 import re
 from dataclasses import dataclass
 from typing import Any
 
-from dit_accel.generate import MethodSetting
+from dit_accel.generate.settings import (
+    BUDGET_KEYS,
+    SCHEDULE_OPTIONS,
+    MethodSetting,
+    Schedule,
+    all_options,
+    method_options,
+)
+from dit_accel.methods import METHOD_CLASSES, make_method
+from dit_accel.methods.base import DEFAULT_DENSITY
 from dit_accel.models import ModelSpec
-from dit_accel.pipelines import DenseSchedule
-from dit_accel.processors.registry import make_method, method_class
+from dit_accel.options import option_defaults
 
-METHODS = ("radial", "window", "draft", "reordered", "adaptive")
-BUDGETS = ("density", "mass")
-ORDERS = ("axes", "semantic")
-BLOCK_SIZES = (16, 32, 64, 128, 256)
-# accelerate() keywords that the extra options may set besides the method's own.
-SCHEDULE_OPTIONS = ("dense_steps", "dense_last_steps", "dense_layers", "refresh_every", "min_seq_len")
+# Everything the form offers comes from the registry and the declared options (`dit_accel.options`): the
+# methods, the choices of the order and block size knobs, which knobs a method shows, what extras take.
+METHODS = tuple(METHOD_CLASSES)
+BUDGETS = BUDGET_KEYS
+ORDERS = all_options()["order"][0].choices
+BLOCK_SIZES = all_options()["block_size"][0].choices
+# The form's knobs for method options (budget stands for density or mass, whichever is chosen).
+KNOBS = ("budget", "decay", "order", "block_size")
 MAX_STEPS = 1000
 
 
@@ -83,22 +92,36 @@ class Request:
         )
 
 
+def shows(knob: str, method: str) -> bool:
+    """Whether the form shows `knob` (one of KNOBS) for `method`: the method declares that option."""
+    takes = method_options(method)
+    return any(key in takes for key in BUDGETS) if knob == "budget" else knob in takes
+
+
+def _declared_default(key: str) -> Any:
+    """The default of option `key` in the first method that declares it."""
+    return next(option_defaults(cls)[key] for cls in METHOD_CLASSES.values() if key in option_defaults(cls))
+
+
 def knob_defaults(spec: ModelSpec, method: str) -> dict[str, Any]:
-    """The form's method knobs for `method` on `spec`: the model's recommended settings, the dense warm-up
-    as a share of the steps (so that it still fits when the step count changes)."""
+    """The form's knobs for `method` on `spec`: the model's recommended settings over the declared defaults,
+    the dense warm-up as a share of the steps (so that it still fits when the step count changes). Knobs
+    the method does not show keep the first declaring method's default."""
     rec = spec.recommended.get(method, {})
-    dense_steps = rec.get("dense_steps", 0.0)
+    takes = method_options(method)
+    values = make_method(method, **{k: v for k, v in rec.items() if k in takes}).options()
+    budget = next((key for key in BUDGETS if values.get(key) is not None), BUDGETS[0])
+    schedule = {**option_defaults(Schedule), **{k: v for k, v in rec.items() if k in SCHEDULE_OPTIONS}}
+    dense_steps = schedule["dense_steps"]
     if isinstance(dense_steps, int):
         dense_steps = dense_steps / spec.steps
     return {
-        "budget": "mass" if "mass" in rec or method == "adaptive" else "density",
-        "amount": rec.get("mass", rec.get("density", 0.9 if method == "adaptive" else 0.25)),
-        "decay": rec.get("decay", 0.2),
-        "order": rec.get("order", "axes"),
-        "block_size": rec.get("block_size", 64),
-        "dense_steps": dense_steps,
-        "dense_layers": rec.get("dense_layers", 0),
-        "refresh_every": 5,
+        "budget": budget,
+        "amount": values.get(budget) or DEFAULT_DENSITY,
+        **{key: values.get(key, _declared_default(key)) for key in KNOBS if key != "budget"},
+        "dense_steps": float(dense_steps),
+        "dense_layers": schedule["dense_layers"],
+        "refresh_every": schedule["refresh_every"],
     }
 
 
@@ -122,7 +145,7 @@ def parse_extra(text: str) -> dict[str, Any]:
 
 
 def _integer(name: str, value: Any, minimum: int, maximum: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
         raise InputError(f"{name} must be a whole number, got {value!r}")
     value = int(value)
     if value < minimum or (maximum is not None and value > maximum):
@@ -143,33 +166,28 @@ def _choice(name: str, value: Any, choices: tuple) -> Any:
     return value
 
 
-def method_parameters(method: str) -> tuple[str, ...]:
-    """The keyword options the method's constructor takes."""
-    return tuple(inspect.signature(method_class(method)).parameters)
-
-
 def build_setting(form: Form, spec: ModelSpec) -> MethodSetting:
     """The method, its options and dense schedule: the model's recommendation for options the form has no
     knob for (e.g. window), then the knobs the method takes, then the extra options."""
-    method = _choice("method", form.method, METHODS)
+    method = _choice("method", form.method, tuple(METHOD_CLASSES))
     budget = _choice("budget", form.budget, BUDGETS)
-    params = method_parameters(method)
+    params = tuple(method_options(method))
     extra = parse_extra(form.extra_options)
     unknown = sorted(set(extra) - set(params) - set(SCHEDULE_OPTIONS))
     if unknown:
         raise InputError(
             f"unknown option {', '.join(map(repr, unknown))} for {method}; it takes "
-            f"{', '.join(params + SCHEDULE_OPTIONS)}"
+            f"{', '.join((*params, *SCHEDULE_OPTIONS))}"
         )
-    if budget not in params and {"density", "mass"} & set(params):
+    if budget not in params and set(BUDGETS) & set(params):
         raise InputError(
             f"{method} selects blocks by {'mass' if budget == 'density' else 'density'}, not {budget}"
         )
     knobs = {"decay": form.decay, "order": form.order, "block_size": form.block_size, budget: form.amount}
     options = {key: value for key, value in spec.recommended.get(method, {}).items() if key in params}
     options.update((key, value) for key, value in knobs.items() if key in params)
-    chosen = {key for key in ("density", "mass") if key in extra} or {budget}
-    for key in {"density", "mass"} - chosen:
+    chosen = {key for key in BUDGETS if key in extra} or {budget}
+    for key in set(BUDGETS) - chosen:
         options.pop(key, None)
     options.update((key, value) for key, value in extra.items() if key in params)
     try:
@@ -183,11 +201,9 @@ def build_setting(form: Form, spec: ModelSpec) -> MethodSetting:
         **{key: value for key, value in extra.items() if key in SCHEDULE_OPTIONS},
     }
     try:
-        DenseSchedule(schedule["dense_steps"], schedule.get("dense_last_steps", 0), schedule["dense_layers"])
+        Schedule(**schedule)
     except ValueError as error:
         raise InputError(str(error)) from None
-    _integer("refresh_every", schedule["refresh_every"], 1)
-    _integer("min_seq_len", schedule.get("min_seq_len", 0), 0)
     return MethodSetting(method, options, schedule)
 
 

@@ -16,7 +16,7 @@ import torch
 from app.layout_plot import LayoutView
 from app.request import InputError, Request
 from dit_accel.eval.metrics import psnr, ssim
-from dit_accel.generate import MethodSetting, PromptItem, call_pipeline, install
+from dit_accel.generate import STOCK, MethodSetting, PromptItem, call_pipeline, install
 from dit_accel.methods import Plan
 from dit_accel.models import ModelNotAvailable, ModelSpec, get_model, load_pipeline
 from dit_accel.pipelines import AccelerationHandle, StepRuntime
@@ -25,7 +25,7 @@ from dit_accel.video_io import to_uint8, write_video
 
 # progress(fraction of the whole job, what is running)
 Progress = Callable[[float, str], None]
-DENSE = MethodSetting("dense")
+STOCK_SETTING = MethodSetting(STOCK)
 
 
 def no_progress(fraction: float, desc: str) -> None:
@@ -216,7 +216,7 @@ class Session:
         progress(0.0, "warming up")
         self.warm_up(request)
         progress(0.05, "dense reference")
-        clip, _ = self._generate(pipe, spec, request, DENSE, "dense reference")
+        clip, _ = self._generate(pipe, spec, request, STOCK_SETTING, "dense reference")
         self._dense[request.dense_key] = self._write(clip, spec, "dense")
         while len(self._dense) > self.keep_dense:
             _, old = self._dense.popitem(last=False)

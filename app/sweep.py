@@ -3,7 +3,6 @@ plotted as quality (PSNR) vs speedup."""
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import replace
 from typing import Any
@@ -11,10 +10,11 @@ from typing import Any
 import PIL.Image
 
 from app.layout_plot import figure_image, new_figure
-from app.request import Request
+from app.request import InputError, Request
 from app.session import Progress, Session, comparison_metrics, no_progress
 from dit_accel.generate import MethodSetting
-from dit_accel.processors.registry import method_class
+from dit_accel.methods import method_class
+from dit_accel.options import option_defaults
 
 # Values of each knob a sweep tries, sparse to dense; window sizes are scale factors of the current window.
 SWEEP_VALUES: dict[str, tuple[float, ...]] = {
@@ -28,13 +28,15 @@ COLUMNS = ["setting", "speedup", "attention speedup", "PSNR (dB)", "SSIM", "dens
 
 def sweep_settings(setting: MethodSetting) -> list[MethodSetting]:
     """`setting` with its main knob (density, mass, decay or window) set to each value of SWEEP_VALUES."""
-    params = inspect.signature(method_class(setting.method)).parameters
+    defaults = option_defaults(method_class(setting.method))
     knob = next((key for key in SWEEP_VALUES if key in setting.options), None)
-    knob = knob or next(key for key in SWEEP_VALUES if key in params)
+    knob = knob or next((key for key in SWEEP_VALUES if key in defaults), None)
+    if knob is None:
+        raise InputError(f"{setting.method} has no knob to sweep ({', '.join(SWEEP_VALUES)})")
     settings = []
     for value in SWEEP_VALUES[knob]:
         if knob == "window":
-            window = setting.options.get("window", params["window"].default)
+            window = setting.options.get("window", defaults["window"])
             value = tuple(max(1, math.ceil(size * value)) for size in window)
         options = {**setting.options, knob: value}
         settings.append(MethodSetting(setting.method, options, setting.schedule, label=f"{knob}={value}"))

@@ -23,14 +23,13 @@ from app.request import (
     Request,
     knob_defaults,
     parse_form,
+    shows,
 )
 from app.session import Progress, Session
 from app.sweep import COLUMNS, run_sweep, sweep_plot, sweep_rows
 from dit_accel.models import get_model
 
 DEFAULT_METHOD = "radial"
-# Knobs shown per method (the others are ignored by it).
-KNOBS = {"budget": ("draft", "reordered", "adaptive"), "decay": ("radial",), "order": ("reordered",)}
 # The endpoints' argument names: the form's fields, in the order of the page's inputs.
 GENERATE_ARGS = [field.name for field in dataclasses.fields(Form)]
 SWEEP_ARGS = [name for name in GENERATE_ARGS if name not in ("layer", "head")]  # the sweep draws no layout
@@ -88,12 +87,12 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
 def _knob_updates(model: str, method: str) -> list[Any]:
     """Values and visibility of the method knobs: the model's recommendation for `method`."""
     knobs = knob_defaults(get_model(model), method)
-    shows_budget = method in KNOBS["budget"]
+    shows_budget = shows("budget", method)
     return [
         gr.update(value=knobs["budget"], visible=shows_budget),
         gr.update(value=knobs["amount"], visible=shows_budget),
-        gr.update(value=knobs["decay"], visible=method in KNOBS["decay"]),
-        gr.update(value=knobs["order"], visible=method in KNOBS["order"]),
+        gr.update(value=knobs["decay"], visible=shows("decay", method)),
+        gr.update(value=knobs["order"], visible=shows("order", method)),
         knobs["block_size"],
         knobs["dense_steps"],
         knobs["dense_layers"],
@@ -108,7 +107,7 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
     knobs = knob_defaults(spec, DEFAULT_METHOD)
 
     def shown(knob: str) -> bool:
-        return DEFAULT_METHOD in KNOBS[knob]
+        return shows(knob, DEFAULT_METHOD)
 
     def status(name: str) -> str:
         if missing.get(name):

@@ -1,5 +1,5 @@
-"""`dit-accel` command line: generate (videos or images in batches), eval (methods against dense), bench
-(kernel speed, attention quality) and models (the registry).
+"""`dit-accel` command line: generate (videos or images in batches), eval (methods against the stock
+model), bench (kernel speed, attention quality) and models (the registry).
 
 Every argument is checked before a model is loaded; a bad one ends the command with exit code 2 and one
 line that names it.
@@ -15,20 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from dit_accel.generate.settings import (
-    BLOCK_SIZES,
-    METHOD_OPTIONS,
-    OPTION_PARSERS,
-    ORDERS,
+    STOCK,
     MethodSetting,
     accepted_flags,
+    all_options,
     applies,
     check_setting,
-    option_error,
     option_flag,
-    parse_count,
     parse_entry,
-    parse_window,
     resolve_setting,
+    setting_names,
+    setting_options,
 )
 from dit_accel.models.registry import DEFAULT_MODEL, MODELS
 
@@ -65,13 +62,17 @@ def _typed(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 # ---- method settings
 
 
-def _option_flags(args: argparse.Namespace) -> dict[str, Any]:
-    """The method option flags given on the command line, range-checked."""
-    given = {key: getattr(args, key) for key in OPTION_PARSERS if getattr(args, key, None) is not None}
+def _option_flags(args: argparse.Namespace, methods: list[str]) -> dict[str, Any]:
+    """The option flags given on the command line, each checked against the `methods` that take it."""
+    given = {key: getattr(args, key) for key in all_options() if getattr(args, key, None) is not None}
     for key, value in given.items():
-        reason = option_error(key, value)
-        if reason:
-            raise UsageError(option_flag(key), reason)
+        for method in methods:
+            option = setting_options(method).get(key)
+            if option is not None:
+                try:
+                    option.check(key, value)
+                except ValueError:
+                    raise UsageError(option_flag(key), option.reason(value)) from None
     if "density" in given and "mass" in given:
         raise UsageError("--mass", "not allowed with --density (give one of them)")
     return given
@@ -87,7 +88,7 @@ def _checked(setting: MethodSetting, argument: str) -> MethodSetting:
 
 def method_setting(args: argparse.Namespace, recommended: dict[str, dict[str, Any]]) -> MethodSetting:
     """generate's --method with its option flags on top of the model's recommendation."""
-    flags = _option_flags(args)
+    flags = _option_flags(args, [args.method])
     for key in flags:
         if not applies(args.method, key):
             takes = ", ".join(accepted_flags(args.method)) or "no options"
@@ -106,7 +107,7 @@ def method_settings(args: argparse.Namespace, recommended: dict[str, dict[str, A
         parsed = [(entry, *parse_entry(entry)) for entry in entries]
     except ValueError as error:
         raise UsageError("--methods", str(error)) from None
-    flags = _option_flags(args)
+    flags = _option_flags(args, [name for _, name, _ in parsed])
     for key in flags:
         if not any(applies(name, key) for _, name, _ in parsed):
             raise UsageError(option_flag(key), f"applies to none of the methods {', '.join(entries)}")
@@ -287,7 +288,7 @@ def _eval(args: argparse.Namespace) -> int:
         warmup_steps=args.warmup,
         metric_device=metric_device,
     )
-    results = evaluate(pipe, config, items, settings, metrics, cache, args.refresh_dense)
+    results = evaluate(pipe, config, items, settings, metrics, cache, args.refresh_reference)
     results["torch"] = torch.__version__
     paths = write_results(results, out)
     print(format_table(results))
@@ -379,28 +380,17 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_option_arguments(parser: argparse.ArgumentParser) -> None:
-    """Method options and dense schedule; unset ones take the model's recommendation."""
+    """A flag for every option of every method and of the schedule (`generate.settings.all_options`);
+    unset ones take the model's recommendation, else the declared default."""
     group = parser.add_argument_group("method options (each checked against the method)")
-    group.add_argument(
-        "--density", type=float, metavar="X", help="draft, reordered: fraction of blocks kept, (0, 1]"
-    )
-    group.add_argument(
-        "--mass", type=float, metavar="X", help="draft, reordered, adaptive: attention mass kept, (0, 1]"
-    )
-    group.add_argument("--decay", type=float, metavar="X", help="radial: energy decay rate, > 0")
-    group.add_argument("--order", choices=ORDERS, help="reordered: token order")
-    group.add_argument("--window", type=_typed(parse_window), metavar="F,H,W", help="window: size in tokens")
-    group.add_argument(
-        "--block-size",
-        type=int,
-        metavar="N",
-        help=f"sparse methods: block size ({', '.join(map(str, BLOCK_SIZES))})",
-    )
-    group.add_argument(
-        "--dense-steps", type=_typed(parse_count), metavar="N|FRACTION", help="first steps run dense"
-    )
-    group.add_argument("--dense-layers", type=int, metavar="N", help="first transformer blocks run dense")
-    group.add_argument("--refresh-every", type=int, metavar="N", help="steps a dynamic plan is reused")
+    for key, (option, methods) in all_options().items():
+        every = len(methods) == len(setting_names()) - 1
+        takers = f"every method but {STOCK}" if every else ", ".join(methods)
+        text = f"{takers}: {option.help}; {option.allowed}".replace("%", "%%")
+        if option.kind == "bool":
+            group.add_argument(option_flag(key), action=argparse.BooleanOptionalAction, help=text)
+        else:
+            group.add_argument(option_flag(key), type=_typed(option.parse), metavar=option.metavar, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -410,7 +400,10 @@ def build_parser() -> argparse.ArgumentParser:
     generate = commands.add_parser("generate", help="generate videos (or images) for a list of prompts")
     _add_run_arguments(generate)
     generate.add_argument(
-        "--method", choices=list(METHOD_OPTIONS), default="radial", help="attention method (default radial)"
+        "--method",
+        choices=setting_names(),
+        default="radial",
+        help=f"attention method (default radial; {STOCK}: the model's own attention, untouched)",
     )
     _add_option_arguments(generate)
     generate.add_argument(
@@ -421,7 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.set_defaults(run=_generate)
 
-    evaluate = commands.add_parser("eval", help="methods against dense: speedup, PSNR, SSIM, LPIPS, FID")
+    evaluate = commands.add_parser(
+        "eval", help="methods against the stock model: speedup, PSNR, SSIM, LPIPS, FID"
+    )
     _add_run_arguments(evaluate)
     evaluate.add_argument(
         "--methods",
@@ -443,10 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=DEFAULT_CACHE,
         metavar="DIR",
-        help=f"dense reference cache (default {DEFAULT_CACHE})",
+        help=f"stock reference cache (default {DEFAULT_CACHE})",
     )
-    evaluate.add_argument("--no-cache", action="store_true", help="neither read nor write the dense cache")
-    evaluate.add_argument("--refresh-dense", action="store_true", help="recompute cached dense references")
+    evaluate.add_argument(
+        "--no-cache", action="store_true", help="neither read nor write the reference cache"
+    )
+    evaluate.add_argument(
+        "--refresh-reference", action="store_true", help="recompute cached stock references"
+    )
     evaluate.add_argument(
         "--warmup",
         type=int,

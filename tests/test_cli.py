@@ -18,7 +18,9 @@ import torch
 
 import dit_accel.models.load as load_module
 from dit_accel.cli import main
-from dit_accel.generate import make_items, read_prompt_file, shard
+from dit_accel.generate import Schedule, make_items, read_prompt_file, shard
+from dit_accel.methods import Draft
+from dit_accel.options import option_values
 from dit_accel.video_io import read_video, write_video
 
 
@@ -83,7 +85,10 @@ def test_generate_a_batch_then_resume_skips_finished_items(tmp_path: Path) -> No
     for stem, sidecar in sidecars.items():
         assert sidecar["file"] == f"{stem}.mp4"
         assert sidecar["model"] == "tiny-wan" and sidecar["method"] == "draft"
-        assert sidecar["options"] == {"density": 0.5, "block_size": 16}
+        assert sidecar["options"] == {
+            **Draft(density=0.5, block_size=16).options(),
+            **option_values(Schedule()),
+        }
         assert sidecar["steps"] == 2 and sidecar["seconds"] > 0
         assert 0.0 < sidecar["attention"]["density"] < 1.0 and sidecar["attention"]["calls"] > 0
         frames = read_video(out / sidecar["file"])
@@ -135,23 +140,23 @@ def test_two_processes_split_the_prompts(tmp_path: Path) -> None:
 def test_eval_writes_results_report_and_plot(tmp_path: Path) -> None:
     out, cache = tmp_path / "report", tmp_path / "cache"
     result = _cli(
-        "eval", "--model", "tiny-wan", "--methods", "dense,draft", "--prompt", "a cat runs", "--steps", "2",
+        "eval", "--model", "tiny-wan", "--methods", "stock,draft", "--prompt", "a cat runs", "--steps", "2",
         "--out", str(out), "--cache", str(cache), "--no-progress",
     )  # fmt: skip
     assert "| draft |" in _ok(result)
     results = json.loads((out / "results.json").read_text())
-    dense, draft = results["methods"]
-    assert dense["label"] == "dense" and dense["psnr"] == 100.0 and dense["ssim"] == pytest.approx(1.0)
+    stock, draft = results["methods"]
+    assert stock["label"] == "stock" and stock["psnr"] == 100.0 and stock["ssim"] == pytest.approx(1.0)
     assert math.isfinite(draft["psnr"]) and 5.0 < draft["psnr"] < 100.0 and 0.0 < draft["ssim"] < 1.0
     assert 0.0 < draft["density"] < 1.0 and draft["options"]["density"] == 0.25
     for key in ("speedup", "attention_speedup", "seconds", "attention_s"):
         assert math.isfinite(draft[key]) and draft[key] > 0
-    assert results["dense"]["from_cache"] == 0 and len(list(cache.glob("*.npz"))) == 1
+    assert results["stock"]["from_cache"] == 0 and len(list(cache.glob("*.npz"))) == 1
     for metric in ("lpips", "fid"):
         assert (draft[metric] is None) == (metric in results["skipped_metrics"])
         if metric in results["skipped_metrics"]:
             assert results["skipped_metrics"][metric] in result.stderr
-    assert "| dense (reference) |" in (out / "report.md").read_text()
+    assert "| stock (reference) |" in (out / "report.md").read_text()
     assert (out / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -204,23 +209,38 @@ ERRORS = [
     (["generate", "--method", "sparse"],
      "argument --method: invalid choice: 'sparse' (choose from "),
     (["generate", "--model", "tiny-wan", "--method", "draft", "--decay", "0.3"],
-     "argument --decay: does not apply to method 'draft' (draft takes --density, --mass, --block-size, "),
-    (["generate", "--method", "dense", "--dense-steps", "2"],
-     "argument --dense-steps: does not apply to method 'dense' (dense takes no options)"),
+     "argument --decay: does not apply to method 'draft' (draft takes --density, --mass, --per-head, "
+     "--block-size, --dense-steps, "),
+    (["generate", "--method", "stock", "--dense-steps", "2"],
+     "argument --dense-steps: does not apply to method 'stock' (stock takes no options)"),
+    (["generate", "--method", "dense", "--decay", "0.2"],
+     "argument --decay: does not apply to method 'dense' (dense takes --block-size, --dense-steps, "),
     (["generate", "--method", "draft", "--density", "1.5"],
-     "argument --density: must be in (0, 1], got 1.5"),
+     "argument --density: must be a number in (0, 1] or None, got 1.5"),
+    (["generate", "--method", "draft", "--density", "nan"],
+     "argument --density: must be a number in (0, 1] or None, got nan"),
+    (["generate", "--method", "draft", "--density", "x"],
+     "argument --density: expected a number in (0, 1] or None, got 'x'"),
     (["generate", "--method", "draft", "--density", "0.2", "--mass", "0.9"],
      "argument --mass: not allowed with --density"),
     (["generate", "--method", "radial", "--decay", "0"],
-     "argument --decay: must be > 0, got 0.0"),
+     "argument --decay: must be a number > 0 (inf allowed), got 0.0"),
+    (["generate", "--method", "radial", "--dense-frames", "-1"],
+     "argument --dense-frames: must be an integer >= 0, got -1"),
     (["generate", "--method", "window", "--window", "0,4,4"],
-     "argument --window: must be three positive integers"),
+     "argument --window: must be 3 integers >= 1, got (0, 4, 4)"),
+    (["generate", "--method", "reordered", "--k-clusters", "0"],
+     "argument --k-clusters: must be an integer >= 1 or None, got 0"),
+    (["generate", "--method", "reordered", "--order", "pca"],
+     "argument --order: must be one of 'axes', 'semantic', got 'pca'"),
     (["generate", "--method", "radial", "--block-size", "48"],
      "argument --block-size: must be one of 16, 32, 64, 128, 256, got 48"),
     (["generate", "--dense-steps", "1.5"],
-     "argument --dense-steps: must be a count >= 0 or a fraction in [0, 1]"),
+     "argument --dense-steps: must be an integer count >= 0 or a fraction in [0, 1], got 1.5"),
     (["generate", "--refresh-every", "0"],
-     "argument --refresh-every: must be >= 1, got 0"),
+     "argument --refresh-every: must be an integer >= 1, got 0"),
+    (["generate", "--min-seq-len", "-1"],
+     "argument --min-seq-len: must be an integer >= 0, got -1"),
     (["generate", "--model", "tiny-wan", "--frames", "10"],
      "argument --frames: must be 4k+1 (1, 5, ...), got 10 (tiny-wan)"),
     (["generate", "--model", "wan2.1", "--height", "470"],
@@ -252,11 +272,13 @@ ERRORS = [
     (["generate", "--out", "{tmp}/empty.txt/videos"],
      "argument --out: {tmp}/empty.txt/videos is not a writable folder"),
     (["eval", "--methods", "radial,bogus"],
-     "argument --methods: unknown method 'bogus'; choose from dense, radial, window, draft, reordered, "),
+     "argument --methods: unknown method 'bogus'; choose from stock, dense, radial, window, draft, "),
     (["eval", "--methods", "draft:decay=0.2"],
      "argument --methods: 'draft:decay=0.2': --decay does not apply to method 'draft'"),
     (["eval", "--methods", "draft:density=2"],
-     "argument --methods: 'draft:density=2': density must be in (0, 1]"),
+     "argument --methods: 'draft:density=2': density must be a number in (0, 1] or None, got 2.0"),
+    (["eval", "--methods", "draft:per_head=maybe"],
+     "argument --methods: 'draft:per_head=maybe': expected True or False, got 'maybe'"),
     (["eval", "--methods", "radial,draft", "--order", "axes"],
      "argument --order: applies to none of the methods radial, draft"),
     (["eval", "--cache", "{tmp}/empty.txt/cache"],
@@ -289,9 +311,8 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys, mon
     err = _run_failing([part.replace("{tmp}", str(tmp_path)) for part in argv], capsys)
     assert message.replace("{tmp}", str(tmp_path)) in err
     if "invalid choice" in message:
-        assert all(
-            method in err for method in ("dense", "radial", "window", "draft", "reordered", "adaptive")
-        )
+        names = ("stock", "dense", "radial", "window", "draft", "reordered", "adaptive")
+        assert all(method in err for method in names)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -1,4 +1,4 @@
-"""Eval metrics against hand-computed values, the dense reference cache, report files, metric skipping."""
+"""Eval metrics against hand-computed values, the stock reference cache, report files, metric skipping."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from dit_accel.eval import metrics
-from dit_accel.eval.harness import DENSE, EvalConfig, ReferenceCache, Run, references, weights_fingerprint
+from dit_accel.eval.harness import EvalConfig, ReferenceCache, Run, references, weights_fingerprint
 from dit_accel.eval.metrics import LPIPS, PSNR_CAP_DB, find_weights, frame_psnr, load_metrics, psnr, ssim
 from dit_accel.eval.report import format_table, write_results
 from dit_accel.generate import make_items
@@ -124,7 +124,7 @@ def test_reference_cache_round_trip(tmp_path) -> None:
     assert not list(tmp_path.glob(".*"))  # no temporary files left
 
 
-def test_dense_references_are_computed_once_then_read_from_the_cache(tmp_path) -> None:
+def test_stock_references_are_computed_once_then_read_from_the_cache(tmp_path) -> None:
     spec = get_model("tiny-wan")
     pipe = load_pipeline(spec)
     config = EvalConfig(spec=spec, steps=1, guidance=5.0, identity={"model": spec.name, "dtype": "float32"})
@@ -141,7 +141,6 @@ def test_dense_references_are_computed_once_then_read_from_the_cache(tmp_path) -
     with torch.no_grad():
         next(pipe.transformer.parameters()).add_(1.0)
     assert weights_fingerprint(pipe) != fingerprint
-    assert DENSE.method == "dense"
 
 
 def _results(psnr_value: float | None) -> dict:
@@ -162,7 +161,7 @@ def _results(psnr_value: float | None) -> dict:
         "guidance": 5.0,
         "prompts": [{"prompt": "p", "seed": 0, "height": 32, "width": 32, "frames": 5}],
         "skipped_metrics": {"fid": "FID skipped: no weights"},
-        "dense": {"seconds": 2.0, "attention_s": 1.0, "plan_s": 0.0, "density": 1.0, "from_cache": 0},
+        "stock": {"seconds": 2.0, "attention_s": 1.0, "plan_s": 0.0, "density": 1.0, "from_cache": 0},
         "methods": [{**row, "psnr": psnr_value, "ssim": 0.9, "lpips": None, "fid": None}],
     }
 
@@ -170,7 +169,7 @@ def _results(psnr_value: float | None) -> dict:
 def test_report_files(tmp_path) -> None:
     results = _results(31.5)
     table = format_table(results)
-    assert table.splitlines()[2].startswith("| dense (reference) | 1.000 | 1.00x")
+    assert table.splitlines()[2].startswith("| stock (reference) | 1.000 | 1.00x")
     assert "| draft | 0.250 | 2.00x | 3.00x | 1.00 | - | - | 31.50 | 0.9000 | - | - |" in table
     paths = write_results(results, tmp_path)
     assert json.loads(paths["results.json"].read_text())["methods"][0]["psnr"] == 31.5

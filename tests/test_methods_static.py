@@ -12,6 +12,7 @@ from dit_accel.grid import TokenGrid
 from dit_accel.methods import Draft, Radial, Window
 from dit_accel.patterns.permutation import permute_tokens, unpermute_tokens
 from dit_accel.patterns.tiles import tile_permutation
+from dit_accel.processors.runtime import Runtime
 
 GRIDS = {
     "1x13x17+text7first": TokenGrid(1, 13, 17, text_len=7, text_first=True),
@@ -85,15 +86,21 @@ def test_radial_is_dense_on_one_frame_and_on_adjacent_frames():
         assert Radial(decay=0.01, sink=False, block_size=16).plan(q, q, grid).density == 1.0
 
 
-def test_static_plans_are_cached_per_grid():
+def test_static_plans_depend_on_the_grid_alone_and_the_bare_runtime_caches_them():
     for method in (Radial(), Window()):
         grid_a, grid_b = TokenGrid(3, 16, 16), TokenGrid(3, 16, 24)
         qa, qb = torch.randn(1, grid_a.seq_len, 2, 8), torch.randn(1, grid_b.seq_len, 2, 8)
         first = method.plan(qa, qa, grid_a)
-        assert method.plan(qa.neg(), qa, grid_a).layout is first.layout
-        assert method.plan(qb, qb, grid_b).layout.q_len == grid_b.seq_len
-        assert len(method._cache) == 2
+        again = method.plan(qa.neg(), qa, grid_a)  # a pure method: same grid, same plan, whatever q is
+        assert torch.equal(again.layout.to_mask(), first.layout.to_mask())
+        assert torch.equal(again.permutation, first.permutation)
         assert first.layout.batch == 1 and first.layout.heads == 1
+        runtime = Runtime()
+        cached, hit = runtime.plan(None, method, qa, qa, grid_a)
+        assert not hit and torch.equal(cached.layout.to_mask(), first.layout.to_mask())
+        assert runtime.plan(None, method, qa.neg(), qa, grid_a) == (cached, True)
+        other, hit = runtime.plan(None, method, qb, qb, grid_b)
+        assert not hit and other.layout.q_len == grid_b.seq_len
 
 
 def test_draft_picks_the_block_of_a_planted_key():
@@ -148,20 +155,23 @@ def test_options_report_the_settings():
 
 
 BAD = {
-    "draft-density-0": (lambda: Draft(density=0), r"density must be a number in \(0, 1\], got 0"),
+    "draft-density-0": (lambda: Draft(density=0), r"density must be a number in \(0, 1\] or None, got 0"),
     "draft-density-1.5": (lambda: Draft(density=1.5), r"density must be a number in \(0, 1\]"),
+    "draft-density-nan": (lambda: Draft(density=math.nan), r"density must be a number in \(0, 1\] or None"),
+    "draft-density-str": (lambda: Draft(density="0.2"), r"density must be a number in \(0, 1\] or None"),
     "draft-mass-0": (lambda: Draft(mass=0.0), r"mass must be a number in \(0, 1\]"),
     "draft-both": (lambda: Draft(density=0.2, mass=0.9), "give exactly one of density= and mass="),
     "draft-per-head": (lambda: Draft(per_head=1), "per_head must be True or False"),
     "draft-block": (lambda: Draft(block_size=48), "block_size must be one of 16, 32, 64, 128, 256, got 48"),
     "radial-decay-0": (lambda: Radial(decay=0), r"decay must be a number > 0"),
-    "radial-decay-nan": (lambda: Radial(decay=float("nan")), r"decay must be a number > 0"),
+    "radial-decay-nan": (lambda: Radial(decay=float("nan")), r"decay must be a number > 0 \(inf allowed\)"),
+    "radial-decay-bool": (lambda: Radial(decay=True), r"decay must be a number > 0"),
     "radial-sink": (lambda: Radial(sink="yes"), "sink must be True or False"),
-    "radial-dense-frames": (lambda: Radial(dense_frames=-1), "dense_frames must be a non-negative integer"),
+    "radial-dense-frames": (lambda: Radial(dense_frames=-1), "dense_frames must be an integer >= 0, got -1"),
     "radial-block": (lambda: Radial(block_size=100), "block_size must be one of"),
-    "window-zero": (lambda: Window(window=(0, 8, 8)), r"window must be three positive integers"),
-    "window-2d": (lambda: Window(window=(8, 8)), r"window must be three positive integers"),
-    "window-float": (lambda: Window(window=(1, 8.0, 8)), r"window must be three positive integers"),
+    "window-zero": (lambda: Window(window=(0, 8, 8)), r"window must be 3 integers >= 1, got \(0, 8, 8\)"),
+    "window-2d": (lambda: Window(window=(8, 8)), r"window must be 3 integers >= 1"),
+    "window-float": (lambda: Window(window=(1, 8.0, 8)), r"window must be 3 integers >= 1"),
 }
 
 

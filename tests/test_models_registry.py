@@ -8,15 +8,17 @@ import pytest
 
 from dit_accel.demo import weights_present
 from dit_accel.generate import (
-    METHOD_OPTIONS,
-    SCHEDULE_KEYS,
+    STOCK,
+    Schedule,
     call_pipeline,
     install,
     make_items,
     resolve_setting,
+    setting_options,
 )
+from dit_accel.methods.registry import METHOD_CLASSES, make_method
 from dit_accel.models import MODELS, ModelNotAvailable, SizeRules, get_model, load_pipeline
-from dit_accel.processors.registry import METHOD_CLASSES, make_method
+from dit_accel.options import option_values
 
 TINY = [name for name in MODELS if name.startswith("tiny-")]
 
@@ -36,9 +38,9 @@ def test_spec_defaults_obey_its_rules_and_recommendations_build(name: str) -> No
     spec = MODELS[name]
     assert spec.rules.check(spec.height, spec.width, spec.frames) is None
     assert spec.prompts and (spec.hub_id is None) == (spec.build is not None or spec.family == "demo")
-    assert set(spec.recommended) == set(METHOD_OPTIONS) == set(METHOD_CLASSES)
+    assert set(spec.recommended) == set(METHOD_CLASSES)
     for method, recommended in spec.recommended.items():
-        assert set(recommended) <= set(METHOD_OPTIONS[method]) | set(SCHEDULE_KEYS), (name, method)
+        assert set(recommended) <= set(setting_options(method)), (name, method)
         setting = resolve_setting(method, recommended, {})
         make_method(method, **setting.options)
 
@@ -47,7 +49,10 @@ def test_flags_override_recommendations_and_density_replaces_mass() -> None:
     recommended = {"mass": 0.9, "block_size": 16, "dense_steps": 0.2}
     setting = resolve_setting("draft", recommended, {"density": 0.1})
     assert setting.options == {"density": 0.1, "block_size": 16} and setting.schedule == {"dense_steps": 0.2}
-    assert resolve_setting("dense", recommended, {}).describe() == {"method": "dense", "options": {}}
+    assert resolve_setting(STOCK, recommended, {}).describe() == {"method": STOCK, "options": {}}
+    dense = resolve_setting("dense", recommended, {}).describe()  # the kernel baseline takes no mass
+    schedule = option_values(Schedule(dense_steps=0.2))
+    assert dense == {"method": "dense", "options": {"block_size": 16, **schedule}}
 
 
 @pytest.mark.parametrize(

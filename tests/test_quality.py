@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from dit_accel import TokenGrid
-from dit_accel.eval.attention import dense_attention, format_table, run_quality
+from dit_accel.eval.attention import format_table, reference_attention, run_quality
 from dit_accel.eval.synthetic import synthetic_attention
 from dit_accel.methods import Adaptive, Draft, Reordered
 from tests.helpers import rel_l2
@@ -63,7 +63,7 @@ def test_densest_setting_matches_dense(method):
     grid = TokenGrid(4, 8, 8, text_len=20)
     data = synthetic_attention(grid, heads_per_type=1, batch=2, seed=7)
     out = method(data.q, data.k, data.v, grid)
-    assert rel_l2(out, dense_attention(data.q, data.k, data.v)) < 1e-5
+    assert rel_l2(out, reference_attention(data.q, data.k, data.v)) < 1e-5
 
 
 def test_synthetic_attention_is_deterministic_and_structured():

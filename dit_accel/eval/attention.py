@@ -36,7 +36,7 @@ def default_methods(density: float = 0.2) -> dict[str, Method]:
     }
 
 
-def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+def reference_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Full softmax attention in float64: q/k/v `[B, S, H, D]` -> `[B, S, H, D]`."""
     qf, kf, vf = (t.double().transpose(1, 2) for t in (q, k, v))
     probs = torch.softmax(qf @ kf.transpose(-1, -2) / math.sqrt(q.shape[-1]), dim=-1)
@@ -78,7 +78,7 @@ def run_quality(
     density and error at the method's per-head density (`ratio` = error / oracle error)."""
     data = synthetic_attention(grid, heads_per_type=heads_per_type, head_dim=head_dim, seed=seed)
     q, k, v = data.q, data.k, data.v
-    ref = dense_attention(q, k, v)
+    ref = reference_attention(q, k, v)
     groups = {kind: [h for h, t in enumerate(data.head_types) if t == kind] for kind in HEAD_TYPES}
     groups["all"] = list(range(len(data.head_types)))
     exact: dict[int, torch.Tensor] = {}

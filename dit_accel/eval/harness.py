@@ -1,9 +1,10 @@
-"""Dense-vs-method evaluation: the same prompts and seeds run dense (cached on disk) and with each method
-setting; per setting, end-to-end and attention time, density and quality against the dense output.
+"""Stock-vs-method evaluation: the same prompts and seeds run with the model's stock attention (the
+reference, cached on disk) and with each method setting; per setting, end-to-end and attention time,
+density and quality against the reference.
 
-Fairness: the dense baseline runs behind the same processor and step hook as the methods, every call on
-the stock SDPA path (`generate.install`), with `timing=True` for both, and each setting (dense included)
-gets a warm-up generation first (kernel compilation, autotuning, allocator) that is not timed.
+Fairness: the stock reference runs behind the same processor and step hook as the methods, every call on
+the stock attention path (`generate.install`), with `timing=True` for both, and each setting (the reference
+included) gets a warm-up generation first (kernel compilation, autotuning, allocator) that is not timed.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import numpy as np
 import torch
 
 from dit_accel.eval.metrics import Metrics, psnr, ssim
-from dit_accel.generate import MethodSetting, PromptItem, call_pipeline, install
+from dit_accel.generate import STOCK, MethodSetting, PromptItem, call_pipeline, install
 from dit_accel.models.spec import ModelSpec
 from dit_accel.video_io import atomic_path, to_uint8
 
-DENSE = MethodSetting("dense")
+REFERENCE = MethodSetting(STOCK)
 
 
 @dataclass
@@ -44,7 +45,8 @@ class Run:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """What all runs share. identity: fields that, with the item, key the dense cache (model, dtype, ...)."""
+    """What all runs share. identity: fields that, with the item, key the reference cache (model, dtype,
+    ...)."""
 
     spec: ModelSpec
     steps: int
@@ -55,7 +57,7 @@ class EvalConfig:
 
 
 def weights_fingerprint(pipe: Any) -> str:
-    """A short hash of the first and last parameter of each transformer: the dense cache's guard against
+    """A short hash of the first and last parameter of each transformer: the reference cache's guard against
     weights that changed under the same model name (a retrained demo model, another snapshot)."""
     digest = hashlib.sha256()
     for name, component in sorted(getattr(pipe, "components", {}).items()):
@@ -132,7 +134,8 @@ def references(
     refresh: bool = False,
     log: Callable[[str], None] = print,
 ) -> tuple[list[Run], int]:
-    """The dense run of each item, from `cache` where present (unless `refresh`). Returns (runs, cached)."""
+    """The stock reference run of each item, from `cache` where present (unless `refresh`). Returns
+    (runs, cached)."""
     runs, cached = [], 0
     for item in items:
         fields = {**config.identity, **asdict(item), "steps": config.steps, "guidance": config.guidance}
@@ -142,8 +145,8 @@ def references(
         if run is not None:
             cached += 1
         else:
-            log(f"dense     {item.stem}")
-            run = run_once(pipe, config, item, DENSE)
+            log(f"{STOCK:<9} {item.stem}")
+            run = run_once(pipe, config, item, REFERENCE)
             if cache is not None:
                 cache.save(key, run, fields)
         runs.append(run)
@@ -172,35 +175,37 @@ def evaluate_setting(
     config: EvalConfig,
     items: list[PromptItem],
     setting: MethodSetting,
-    dense: list[Run],
+    reference: list[Run],
     metrics: Metrics,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run `setting` on every item and score it against the dense runs."""
-    if setting.method != "dense":
+    """Run `setting` on every item and score it against the reference runs."""
+    if setting.method != STOCK:
         warm_up(pipe, config, items[0], setting)
     if metrics.fid is not None:
         metrics.fid.reset()
     per_item, runs = [], []
-    for item, reference in zip(items, dense, strict=True):
+    for item, stock in zip(items, reference, strict=True):
         log(f"{setting.name:<9} {item.stem}")
         run = run_once(pipe, config, item, setting)
         runs.append(run)
         scores = {
-            "psnr": psnr(reference.frames, run.frames),
-            "ssim": ssim(reference.frames, run.frames, config.metric_device),
-            "lpips": metrics.lpips(reference.frames, run.frames) if metrics.lpips is not None else None,
+            "psnr": psnr(stock.frames, run.frames),
+            "ssim": ssim(stock.frames, run.frames, config.metric_device),
+            "lpips": metrics.lpips(stock.frames, run.frames) if metrics.lpips is not None else None,
         }
         if metrics.fid is not None:
-            metrics.fid.update(reference.frames, run.frames)
+            metrics.fid.update(stock.frames, run.frames)
         per_item.append({"index": item.index, **run.timings(), **scores})
-    totals, dense_totals = _totals(runs), _totals(dense)
+    totals, reference_totals = _totals(runs), _totals(reference)
     return {
         "label": setting.name,
         **json.loads(json.dumps(setting.describe())),
         **totals,
-        "speedup": _ratio(dense_totals["seconds"], totals["seconds"]),
-        "attention_speedup": _ratio(dense_totals["attention_s"], totals["attention_s"] + totals["plan_s"]),
+        "speedup": _ratio(reference_totals["seconds"], totals["seconds"]),
+        "attention_speedup": _ratio(
+            reference_totals["attention_s"], totals["attention_s"] + totals["plan_s"]
+        ),
         "psnr": _mean([p["psnr"] for p in per_item]),
         "ssim": _mean([p["ssim"] for p in per_item]),
         "lpips": _mean([p["lpips"] for p in per_item]),
@@ -219,10 +224,10 @@ def evaluate(
     refresh: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Dense references, then every setting. Returns the results document (see `report.write_results`)."""
-    warm_up(pipe, config, items[0], DENSE, decode=True)
-    dense, cached = references(pipe, config, items, cache, refresh, log)
-    methods = [evaluate_setting(pipe, config, items, s, dense, metrics, log) for s in settings]
+    """Stock references, then every setting. Returns the results document (see `report.write_results`)."""
+    warm_up(pipe, config, items[0], REFERENCE, decode=True)
+    reference, cached = references(pipe, config, items, cache, refresh, log)
+    methods = [evaluate_setting(pipe, config, items, s, reference, metrics, log) for s in settings]
     return {
         **config.identity,
         "steps": config.steps,
@@ -230,10 +235,10 @@ def evaluate(
         "warmup_steps": config.warmup_steps,
         "prompts": [{k: v for k, v in asdict(item).items() if k != "index"} for item in items],
         "skipped_metrics": metrics.skipped,
-        "dense": {
-            **_totals(dense),
+        STOCK: {
+            **_totals(reference),
             "from_cache": cached,
-            "per_item": [{"index": i.index, **r.timings()} for i, r in zip(items, dense, strict=True)],
+            "per_item": [{"index": i.index, **r.timings()} for i, r in zip(items, reference, strict=True)],
         },
         "methods": methods,
     }

@@ -11,8 +11,7 @@ from typing import Any
 import torch
 
 from dit_accel.grid import TokenGrid
-from dit_accel.methods import Method, Radial, Window
-from dit_accel.processors import make_method
+from dit_accel.methods import Method, Radial, Window, make_method
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dit_accel.eval.planning_speed import planning_ms
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
 from dit_accel.methods import Method, Plan
-from dit_accel.processors import Runtime, SparseAttnProcessor, dense_attention
+from dit_accel.processors import Runtime, SparseAttnProcessor, stock_attention
 
 
 class PlanRecorder(Runtime):
@@ -54,7 +54,7 @@ def _sdpa_ms(case: ModelCase, device: torch.device, dtype: torch.dtype, repeats:
     generator = torch.Generator().manual_seed(seed)
     shape = (1, case.tokens, case.heads, case.head_dim)
     q, k, v = (torch.randn(shape, generator=generator).to(device, dtype) for _ in range(3))
-    return time_ms(lambda: dense_attention(q, k, v), device, repeats)
+    return time_ms(lambda: stock_attention(q, k, v), device, repeats)
 
 
 def _time_setting(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dit_accel.eval.metrics import PSNR_CAP_DB
+from dit_accel.generate.settings import STOCK
 from dit_accel.video_io import atomic_path, write_json
 
 COLUMNS = (
@@ -31,9 +32,9 @@ def _cell(value: Any, fmt: str) -> str:
 
 
 def format_table(results: dict[str, Any]) -> str:
-    """A markdown table: the dense baseline, then one row per method setting."""
-    dense = {"label": "dense (reference)", **results["dense"], "speedup": 1.0, "attention_speedup": 1.0}
-    rows = [dense, *results["methods"]]
+    """A markdown table: the stock reference, then one row per method setting."""
+    stock = {"label": f"{STOCK} (reference)", **results[STOCK], "speedup": 1.0, "attention_speedup": 1.0}
+    rows = [stock, *results["methods"]]
     lines = [
         "| " + " | ".join(title for title, _, _ in COLUMNS) + " |",
         "|" + "|".join("---" if i == 0 else "--:" for i in range(len(COLUMNS))) + "|",
@@ -46,7 +47,7 @@ def format_table(results: dict[str, Any]) -> str:
 def format_report(results: dict[str, Any]) -> str:
     """report.md: what was run, the table, how to read it."""
     size = results["prompts"][0]
-    cached = results["dense"]["from_cache"]
+    cached = results[STOCK]["from_cache"]
     skipped = "".join(f"- {line}\n" for line in results["skipped_metrics"].values())
     return (
         f"# dit-accel eval: {results['model']}\n\n"
@@ -54,12 +55,13 @@ def format_report(results: dict[str, Any]) -> str:
         f"(first prompt), {results['steps']} steps, guidance {results['guidance']}, "
         f"{results['device']} {results['dtype']}, torch {results['torch']}.\n\n"
         f"{format_table(results)}\n\n"
-        "Speedup: dense wall time / method wall time of the whole pipeline call, summed over prompts. "
-        "Attn speedup: dense attention seconds / (method attention + planning seconds). The dense baseline "
-        "runs the stock SDPA path behind the same processor; every setting is warmed up once untimed"
-        + (f" (dense timings of {cached} prompts come from the reference cache)" if cached else "")
+        "Speedup: stock wall time / method wall time of the whole pipeline call, summed over prompts. "
+        "Attn speedup: stock attention seconds / (method attention + planning seconds). The stock reference "
+        "runs the model's own attention (diffusers' dispatcher) behind the same processor; every setting is "
+        "warmed up once untimed"
+        + (f" (stock timings of {cached} prompts come from the reference cache)" if cached else "")
         + f". PSNR: per-frame over the 8-bit range, averaged; identical frames count {PSNR_CAP_DB:.0f} dB. "
-        "SSIM / LPIPS: per frame, averaged. FID: all frames of a method against all dense frames.\n"
+        "SSIM / LPIPS: per frame, averaged. FID: all frames of a method against all stock frames.\n"
         + (f"\nSkipped metrics:\n{skipped}" if skipped else "")
     )
 
@@ -74,18 +76,18 @@ def plot_tradeoff(results: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, key, title in ((axes[0], "speedup", "end to end"), (axes[1], "attention_speedup", "attention")):
         for row in results["methods"]:
-            # a dense re-run only checks determinism; the dashed line at 1x is the reference
-            if row["method"] == "dense" or row.get(key) is None or row.get("psnr") is None:
+            # a stock re-run only checks determinism; the dashed line at 1x is the reference
+            if row["method"] == STOCK or row.get(key) is None or row.get("psnr") is None:
                 continue
             ax.scatter(row[key], row["psnr"], s=40)
             ax.annotate(
                 row["label"], (row[key], row["psnr"]), textcoords="offset points", xytext=(5, 4), fontsize=8
             )
         ax.axvline(1.0, color="grey", lw=0.8, ls="--")
-        ax.set_xlabel(f"speedup vs dense ({title})")
+        ax.set_xlabel(f"speedup vs stock ({title})")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("PSNR vs dense (dB)")
+    axes[0].set_ylabel("PSNR vs stock (dB)")
     fig.suptitle(f"{results['model']}: quality vs speed")
     fig.tight_layout()
     with atomic_path(path) as tmp:

@@ -4,16 +4,19 @@ JSON sidecars, split across processes."""
 from dit_accel.generate.batch import GenerationJob, call_pipeline, run_generation
 from dit_accel.generate.items import PromptItem, make_items, process_rank, read_prompt_file, shard
 from dit_accel.generate.settings import (
-    METHOD_OPTIONS,
-    SCHEDULE_KEYS,
+    SCHEDULE_OPTIONS,
+    STOCK,
     MethodSetting,
+    Schedule,
     install,
     resolve_setting,
+    setting_names,
+    setting_options,
 )
 
 __all__ = [
-    "METHOD_OPTIONS",
-    "SCHEDULE_KEYS",
+    "SCHEDULE_OPTIONS",
+    "STOCK",
     "GenerationJob",
     "MethodSetting",
     "PromptItem",
@@ -22,7 +25,10 @@ __all__ = [
     "make_items",
     "process_rank",
     "read_prompt_file",
+    "Schedule",
     "resolve_setting",
     "run_generation",
+    "setting_names",
+    "setting_options",
     "shard",
 ]

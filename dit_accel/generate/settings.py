@@ -1,79 +1,84 @@
-"""Method settings: which options each method takes, their parsing and ranges, the model's recommended
-values under the user's, and putting a setting on a pipeline."""
+"""Method settings: a method (or the model's stock attention), its options and the dense schedule, from
+the model's recommended values under the user's, checked, and put on a pipeline.
+
+Every option is declared once: a method's on its class (`dit_accel.methods`), the schedule's on `Schedule`
+below. The tables here (`setting_options`, `all_options`) and so the CLI's flags, the web page's knobs and
+the sidecars are derived from those declarations."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from dit_accel.methods.reordered import ORDERS
-from dit_accel.pipelines.schedule import DenseSchedule
-from dit_accel.processors.registry import make_method
+from dit_accel.checks import check_choice
+from dit_accel.methods.base import Method
+from dit_accel.methods.registry import METHOD_CLASSES, make_method
+from dit_accel.options import (
+    Option,
+    check_options,
+    count_or_fraction,
+    declared_options,
+    integer,
+    option_values,
+)
 
 if TYPE_CHECKING:
     from dit_accel.pipelines.handle import AccelerationHandle
 
-# Option keys (flag names with "_") each method takes; the schedule keys go to accelerate() itself.
-METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
-    "dense": (),
-    "radial": ("decay", "block_size"),
-    "window": ("window", "block_size"),
-    "draft": ("density", "mass", "block_size"),
-    "reordered": ("order", "density", "mass", "block_size"),
-    "adaptive": ("mass", "block_size"),
-}
-SCHEDULE_KEYS = ("dense_steps", "dense_layers", "refresh_every")
-BLOCK_SIZES = (16, 32, 64, 128, 256)
+# The untouched model: every attention call on its stock path (no method, no schedule). Timed behind the
+# same processor and step hook as the methods, so it is the fair reference.
+STOCK = "stock"
+# A block budget is one of these; giving one replaces the other from the model's recommendation.
+BUDGET_KEYS = ("density", "mass")
 
 
-def parse_window(text: str) -> tuple[int, ...]:
-    """ "9,24,32" or "9x24x32" -> (9, 24, 32)."""
-    try:
-        return tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        raise ValueError(f"expected F,H,W (three integers), got {text!r}") from None
+@dataclass(frozen=True)
+class Schedule:
+    """accelerate()'s keywords besides the method: which calls run dense and how long plans are reused."""
+
+    dense_steps: int | float = count_or_fraction(0, "first denoising steps run dense")
+    dense_last_steps: int | float = count_or_fraction(0, "last denoising steps run dense")
+    dense_layers: int = integer(0, "first transformer blocks run dense at every step", 0)
+    refresh_every: int = integer(5, "steps a dynamic method's plan is reused before it is re-planned", 1)
+    min_seq_len: int = integer(0, "self-attention calls with fewer tokens run dense", 0)
+
+    def __post_init__(self) -> None:
+        check_options(self)
 
 
-def parse_count(text: str) -> int | float:
-    """ "2" -> 2 (a count), "0.2" -> 0.2 (a fraction)."""
-    try:
-        return float(text) if "." in text else int(text)
-    except ValueError:
-        raise ValueError(f"expected a count or a fraction like 0.2, got {text!r}") from None
+SCHEDULE_OPTIONS: dict[str, Option] = declared_options(Schedule)
 
 
-OPTION_PARSERS = {
-    "density": float,
-    "mass": float,
-    "decay": float,
-    "order": str,
-    "window": parse_window,
-    "block_size": int,
-    "dense_steps": parse_count,
-    "dense_layers": int,
-    "refresh_every": int,
-}
+def setting_names() -> tuple[str, ...]:
+    """What a setting may run: STOCK or a registered method."""
+    return (STOCK, *METHOD_CLASSES)
 
 
-def option_error(key: str, value: Any) -> str | None:
-    """Why `value` is out of range for option `key`, or None."""
-    if key in ("density", "mass") and not 0.0 < value <= 1.0:
-        return f"must be in (0, 1], got {value}"
-    if key == "decay" and not value > 0.0:
-        return f"must be > 0, got {value}"
-    if key == "order" and value not in ORDERS:
-        return f"must be one of {', '.join(ORDERS)}, got {value!r}"
-    if key == "window" and (len(value) != 3 or min(value) < 1):
-        return f"must be three positive integers F,H,W (tokens), got {','.join(map(str, value))}"
-    if key == "block_size" and value not in BLOCK_SIZES:
-        return f"must be one of {', '.join(map(str, BLOCK_SIZES))}, got {value}"
-    if key == "dense_steps" and (value < 0 or (isinstance(value, float) and value > 1.0)):
-        return f"must be a count >= 0 or a fraction in [0, 1], got {value}"
-    if key == "dense_layers" and value < 0:
-        return f"must be >= 0, got {value}"
-    if key == "refresh_every" and value < 1:
-        return f"must be >= 1, got {value}"
-    return None
+def method_options(method: str) -> dict[str, Option]:
+    """The declared options of method `method` (none for stock)."""
+    check_choice("method", method, setting_names())
+    return {} if method == STOCK else declared_options(METHOD_CLASSES[method])
+
+
+def setting_options(method: str) -> dict[str, Option]:
+    """Every option a setting of `method` takes: the method's own, then the schedule's (stock: none)."""
+    return {} if method == STOCK else {**method_options(method), **SCHEDULE_OPTIONS}
+
+
+def all_options() -> dict[str, tuple[Option, tuple[str, ...]]]:
+    """Every option of every setting, once: its declaration (the first method's) and the methods taking it.
+    ValueError when two methods declare one name with different kinds (one flag could not parse both)."""
+    table: dict[str, tuple[Option, tuple[str, ...]]] = {}
+    for method in METHOD_CLASSES:
+        for key, option in method_options(method).items():
+            first, takers = table.get(key, (option, ()))
+            if first.kind != option.kind or first.choices != option.choices:
+                raise ValueError(f"option {key!r} is declared differently by {takers[0]} and {method}")
+            table[key] = (first, (*takers, method))
+    shadowed = sorted(table.keys() & SCHEDULE_OPTIONS.keys())
+    if shadowed:
+        raise ValueError(f"method options {shadowed} shadow the schedule's options")
+    return {**table, **{key: (option, tuple(METHOD_CLASSES)) for key, option in SCHEDULE_OPTIONS.items()}}
 
 
 def option_flag(key: str) -> str:
@@ -82,44 +87,42 @@ def option_flag(key: str) -> str:
 
 
 def applies(method: str, key: str) -> bool:
-    """Whether `method` takes option `key` (dense takes none: it runs the stock path everywhere)."""
-    return key in METHOD_OPTIONS[method] or (method != "dense" and key in SCHEDULE_KEYS)
+    """Whether `method` takes option `key`."""
+    return key in setting_options(method)
 
 
 def accepted_flags(method: str) -> list[str]:
-    return [option_flag(key) for key in (*METHOD_OPTIONS[method], *SCHEDULE_KEYS) if applies(method, key)]
+    return [option_flag(key) for key in setting_options(method)]
 
 
 def parse_entry(entry: str) -> tuple[str, dict[str, Any]]:
     """One eval setting, "draft:density=0.1:dense-steps=2" -> ("draft", {"density": 0.1, "dense_steps": 2}).
     ValueError says what is wrong."""
     name, *pairs = entry.split(":")
-    if name not in METHOD_OPTIONS:
-        raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHOD_OPTIONS)}")
+    if name not in setting_names():
+        raise ValueError(f"unknown method {name!r}; choose from {', '.join(setting_names())}")
+    takes, known = setting_options(name), all_options()
     options = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip().replace("-", "_")
-        if not sep or key not in OPTION_PARSERS:
+        if not sep or key not in known:
             raise ValueError(f"{entry!r}: expected name:option=value, got {pair!r}")
-        if not applies(name, key):
+        if key not in takes:
             raise ValueError(f"{entry!r}: {option_flag(key)} does not apply to method {name!r}")
         try:
-            value = OPTION_PARSERS[key](text.strip())
+            options[key] = takes[key].check(key, takes[key].parse(text))
         except ValueError as error:
-            raise ValueError(f"{entry!r}: {key}: {error}") from None
-        reason = option_error(key, value)
-        if reason:
-            raise ValueError(f"{entry!r}: {key} {reason}")
-        options[key] = value
+            raise ValueError(f"{entry!r}: {error}") from None
     return name, options
 
 
 @dataclass(frozen=True)
 class MethodSetting:
-    """One way to run attention: a method, its options and its dense schedule (accelerate() keywords)."""
+    """One way to run attention: a method (or STOCK), its keyword options and schedule (accelerate()
+    keywords), as given; unset ones take their declared defaults."""
 
-    method: str
+    method: str = STOCK
     options: dict[str, Any] = field(default_factory=dict)
     schedule: dict[str, Any] = field(default_factory=dict)
     label: str = ""
@@ -128,8 +131,20 @@ class MethodSetting:
     def name(self) -> str:
         return self.label or self.method
 
+    def build(self) -> tuple[Method | None, Schedule]:
+        """The method (None for stock) and schedule; ValueError names a bad option and its allowed values."""
+        if self.method == STOCK:
+            if self.options or self.schedule:
+                raise ValueError(f"{STOCK} takes no options, got {sorted({**self.options, **self.schedule})}")
+            return None, Schedule()
+        return make_method(self.method, **self.options), Schedule(**self.schedule)
+
     def describe(self) -> dict[str, Any]:
-        return {"method": self.method, "options": {**self.options, **self.schedule}}
+        """The method and the value of every option it runs with (sidecars, reports)."""
+        method, schedule = self.build()
+        if method is None:
+            return {"method": self.method, "options": {}}
+        return {"method": self.method, "options": {**method.options(), **option_values(schedule)}}
 
 
 def resolve_setting(
@@ -138,22 +153,22 @@ def resolve_setting(
     """The model's recommended settings for `method`, with `overrides` (from flags) on top; density and
     mass replace each other. Keys a method does not take are dropped from the recommendation."""
     base = dict(recommended)
-    if {"density", "mass"} & overrides.keys():
-        base.pop("density", None)
-        base.pop("mass", None)
+    if set(BUDGET_KEYS) & overrides.keys():
+        for key in BUDGET_KEYS:
+            base.pop(key, None)
     merged = {**base, **overrides}
-    allowed = METHOD_OPTIONS[method]
-    options = {key: value for key, value in merged.items() if key in allowed}
-    schedule = {} if method == "dense" else {k: v for k, v in merged.items() if k in SCHEDULE_KEYS}
+    own = method_options(method)
+    options = {key: value for key, value in merged.items() if key in own}
+    schedule = {} if method == STOCK else {k: v for k, v in merged.items() if k in SCHEDULE_OPTIONS}
     return MethodSetting(method, options, schedule, label)
 
 
 def install(pipe: Any, setting: MethodSetting, steps: int, timing: bool = False) -> AccelerationHandle:
-    """Put `setting` on every transformer of `pipe`. "dense" is the stock SDPA path behind the same
-    processor and step hook (every step dense), so it is timed and counted the same way as the methods."""
+    """Put `setting` on every transformer of `pipe`. STOCK is the stock attention behind the same processor
+    and step hook (every step dense), so it is timed and counted the same way as the methods."""
     from dit_accel.pipelines.handle import accelerate  # imports diffusers: only when a model runs
 
-    if setting.method == "dense":
+    if setting.method == STOCK:
         return accelerate(pipe, "dense", dense_steps=1.0, num_inference_steps=steps, timing=timing)
     return accelerate(
         pipe, setting.method, num_inference_steps=steps, timing=timing, **setting.schedule, **setting.options
@@ -161,7 +176,5 @@ def install(pipe: Any, setting: MethodSetting, steps: int, timing: bool = False)
 
 
 def check_setting(setting: MethodSetting) -> None:
-    """Build the method and the dense schedule once, so that what they reject fails before a model loads."""
-    if setting.method != "dense":
-        make_method(setting.method, **setting.options)
-    DenseSchedule(setting.schedule.get("dense_steps", 0), 0, setting.schedule.get("dense_layers", 0))
+    """Build the method and the schedule once, so that what they reject fails before a model loads."""
+    setting.build()

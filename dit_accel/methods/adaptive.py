@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from dit_accel.grid import TokenGrid
 from dit_accel.kernels.block_mass import block_attention_mass
 from dit_accel.layout import BlockLayout
-from dit_accel.methods.base import Method, Plan, check_block_size, check_fraction
+from dit_accel.methods.base import Method, Plan, block_size_option, mass_option
 from dit_accel.patterns.selection import select_blocks
 from dit_accel.patterns.text import keep_blocks
 
 
+@dataclass(frozen=True)
 class Adaptive(Method):
     """Per call, the exact softmax mass of every block pair (`block_attention_mass`, about the cost
     of one dense attention) chooses, for each batch sample, head and query block, the fewest key blocks that
     hold `mass` of the row. Concentrated heads so get small budgets and diffuse heads large ones.
 
-    mass:       share of each query block's attention the kept key blocks must hold, in (0, 1].
-    block_size: tokens per block: 16, 32, 64, 128 or 256.
     Text rows and columns and the diagonal are always kept (and count toward the mass). The search
     costs about one dense attention, so the pipeline layer runs it at a few steps and reuses the
     plan in between (patterns barely change across denoising steps).
@@ -27,22 +28,15 @@ class Adaptive(Method):
     name = "adaptive"
     static = False
 
-    def __init__(self, mass: float = 0.9, block_size: int = 64) -> None:
-        self.mass = check_fraction("mass", mass)
-        self.block_size = check_block_size(block_size)
+    mass: float = mass_option(0.9, "share of each query block's attention the kept key blocks must hold")
+    block_size: int = block_size_option()
 
-    def search(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid) -> Plan:
-        """Plan from the exact block mass of q/k `[B, S, H, D]`; the layout has batch B."""
+    def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
+        """Plan from the exact block mass of q/k `[B, S, H, D]`; the layout has batch B. Always a fresh
+        search: reuse across steps is the pipeline layer's decision."""
         grid.check(q.shape[1])
         block = self.block_size
         scores = block_attention_mass(q, k, block, block)  # [B, H, nq, nk]
         mask = select_blocks(scores, mass=self.mass, keep=keep_blocks(grid, block, q.device))
         layout = BlockLayout.from_mask(mask, grid.seq_len, grid.seq_len, block, block)
         return Plan(layout=layout, grid=grid)
-
-    def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
-        """Always a fresh `search`: reuse across steps is the pipeline layer's decision."""
-        return self.search(q, k, grid)
-
-    def options(self) -> dict[str, float | int]:
-        return {"mass": self.mass, "block_size": self.block_size}

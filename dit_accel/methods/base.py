@@ -10,44 +10,42 @@ import torch
 from dit_accel.attention import block_sparse_attention
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
+from dit_accel.options import check_options, choice, number, option_values
 from dit_accel.patterns.permutation import permute_tokens, unpermute_tokens
 
-
-def check_fraction(name: str, value: float) -> float:
-    """Validate an option in (0, 1] and return it as float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < value <= 1.0:
-        raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
-    return float(value)
+BLOCK_SIZES = (16, 32, 64, 128, 256)
+DEFAULT_DENSITY = 0.25
 
 
-def check_count(name: str, value: int | None, minimum: int, allow_none: bool = False) -> int | None:
-    """Validate an integer option >= `minimum` (or None, when allowed) and return it."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        extra = " or None" if allow_none else ""
-        raise ValueError(f"{name} must be an integer >= {minimum}{extra}, got {value!r}")
-    return value
+def block_size_option() -> Any:
+    """The `block_size` option every method declares."""
+    return choice(64, "tokens per block", BLOCK_SIZES)
 
 
-def check_budget(density: float | None, mass: float | None) -> tuple[float | None, float | None]:
-    """Validate a block budget, (density, mass): exactly one is given, in (0, 1]; neither means
-    density=0.25."""
-    if density is not None and mass is not None:
-        raise ValueError(f"give exactly one of density= and mass=, got density={density!r}, mass={mass!r}")
-    if density is None and mass is None:
-        density = 0.25
-    return (
-        None if density is None else check_fraction("density", density),
-        None if mass is None else check_fraction("mass", mass),
+def density_option() -> Any:
+    return number(
+        None,
+        f"keep the top share of key blocks per query block (neither density nor mass: {DEFAULT_DENSITY})",
+        0,
+        1,
+        low_open=True,
+        optional=True,
     )
 
 
-def check_block_size(value: int) -> int:
-    """Validate a block size (a power of two between 16 and 256)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value not in (16, 32, 64, 128, 256):
-        raise ValueError(f"block_size must be one of 16, 32, 64, 128, 256, got {value!r}")
-    return value
+def mass_option(default: float | None = None, help: str = "") -> Any:
+    help = help or "instead keep, per query block, the fewest key blocks holding this share of the row's mass"
+    return number(default, help, 0, 1, low_open=True, optional=default is None)
+
+
+def check_budget(method: Any) -> None:
+    """A block budget (density, mass) of a frozen method: exactly one is given; neither means density=0.25."""
+    if method.density is not None and method.mass is not None:
+        raise ValueError(
+            f"give exactly one of density= and mass=, got density={method.density!r}, mass={method.mass!r}"
+        )
+    if method.density is None and method.mass is None:
+        object.__setattr__(method, "density", DEFAULT_DENSITY)
 
 
 @dataclass
@@ -97,8 +95,10 @@ class Plan:
 class Method:
     """A sparse attention method: `plan(q, k, grid)` chooses the blocks, `Plan.run` computes.
 
-    Subclasses set `name` and implement `plan`. `static` methods plan from the grid alone
-    (q and k are only read for their shape, device and batch size).
+    Subclasses are frozen dataclasses whose fields are declared options (`dit_accel.options`), set
+    `name` and implement `plan`, a pure function of its inputs (caching plans is the runtime's job).
+    `static` methods plan from the grid alone (q and k are only read for their shape, device and batch
+    size).
     """
 
     name: ClassVar[str] = ""
@@ -115,10 +115,9 @@ class Method:
         """One sparse attention call: q/k/v `[B, S, H, D]` -> `[B, S, H, D]`."""
         return self.plan(q, k, grid).run(q, k, v, scale=scale)
 
+    def __post_init__(self) -> None:
+        check_options(self)
+
     def options(self) -> dict[str, Any]:
         """The method's settings, for logs and sidecar files."""
-        return {}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{key}={value!r}" for key, value in self.options().items())
-        return f"{type(self).__name__}({args})"
+        return option_values(self)

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
-from dit_accel.methods.base import Method, Plan, check_block_size
+from dit_accel.methods.base import Method, Plan, block_size_option
 
 
+@dataclass(frozen=True)
 class Dense(Method):
-    """Full attention computed by the block-sparse kernel with every block listed."""
+    """Full attention computed by the block-sparse kernel with every block listed (not the model's stock
+    attention: that is the `stock` setting of the CLI, which never enters our kernels)."""
 
     name = "dense"
     static = True
 
-    def __init__(self, block_size: int = 64) -> None:
-        self.block_size = check_block_size(block_size)
+    block_size: int = block_size_option()
 
     def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
         grid.check(q.shape[1])
         s = q.shape[1]
         layout = BlockLayout.dense(s, s, self.block_size, self.block_size, device=q.device)
         return Plan(layout=layout, grid=grid)
-
-    def options(self) -> dict[str, int]:
-        return {"block_size": self.block_size}

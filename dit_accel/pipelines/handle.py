@@ -10,13 +10,13 @@ from diffusers.hooks import HookRegistry
 from diffusers.hooks.hooks import CacheContext
 
 from dit_accel.methods.base import Method
+from dit_accel.methods.registry import make_method
 from dit_accel.pipelines.hook import STEP_CONTEXT_HOOK, StepContextConfig, apply_step_context
 from dit_accel.pipelines.runtime import StepRuntime, attention_sites
 from dit_accel.pipelines.schedule import DenseSchedule
 from dit_accel.pipelines.stats import StepLayerStats, aggregate, summarize
 from dit_accel.processors.adapters import ADAPTERS, FAMILIES, adapter_for_transformer
 from dit_accel.processors.processor import SparseAttnProcessor
-from dit_accel.processors.registry import make_method
 
 
 @dataclass(frozen=True)

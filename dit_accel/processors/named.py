@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from dit_accel.grid import TokenGrid
+from dit_accel.methods.registry import method_class
 from dit_accel.processors.processor import SparseAttnProcessor
-from dit_accel.processors.registry import method_class
 
 
 class _MethodProcessor(SparseAttnProcessor):

@@ -11,8 +11,8 @@ import torch
 from dit_accel.grid import TokenGrid
 from dit_accel.methods.base import Method
 from dit_accel.processors.adapters import Adapter, adapter_for
-from dit_accel.processors.dense import dense_attention
 from dit_accel.processors.runtime import Runtime
+from dit_accel.processors.stock import stock_attention
 
 _NO_GRID = (
     "cannot tell the video token grid of this attention call: pass grid=(frames, height, width) "
@@ -158,7 +158,7 @@ class SparseAttnProcessor:
         mask: torch.Tensor | None,
     ) -> torch.Tensor:
         start = self.runtime.clock(q.device)
-        out = dense_attention(q, k, v, mask, backend=self._attention_backend)
+        out = stock_attention(q, k, v, mask, backend=self._attention_backend)
         elapsed = self.runtime.clock(q.device) - start
         self.runtime.record(site, plan=None, plan_s=0.0, attention_s=elapsed, cache_hit=False)
         return out
@@ -196,7 +196,7 @@ class SparseAttnProcessor:
             sub = dataclasses.replace(grid, text_len=length - grid.video_len)
             out[index, :length] = self._sparse(site, qs[:, :length], ks[:, :length], vs[:, :length], sub)
             if length < q.shape[1]:
-                out[index, length:] = dense_attention(
+                out[index, length:] = stock_attention(
                     qs[:, length:], ks[:, :length], vs[:, :length], backend=self._attention_backend
                 )
         return out

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from dit_accel.methods import Adaptive, Dense, Draft, Method, Radial, Reordered, Window
+from dit_accel.methods.adaptive import Adaptive
+from dit_accel.methods.base import Method
+from dit_accel.methods.dense import Dense
+from dit_accel.methods.draft import Draft
+from dit_accel.methods.radial import Radial
+from dit_accel.methods.reordered import Reordered
+from dit_accel.methods.window import Window
 
 METHOD_CLASSES: dict[str, type[Method]] = {
     cls.name: cls for cls in (Dense, Radial, Window, Draft, Reordered, Adaptive)

@@ -1,4 +1,6 @@
-"""The one dense attention path: diffusers' dispatcher (torch SDPA unless another backend is set)."""
+"""The stock attention path: diffusers' dispatcher (torch SDPA unless another backend is set), the one
+dense path of a self-attention call that does not run sparse (short sequences, dense steps and layers,
+masks the methods cannot honour)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,7 @@ import torch
 from diffusers.models.attention_dispatch import dispatch_attention_fn
 
 
-def dense_attention(
+def stock_attention(
     q: torch.Tensor,
     k: torch.Tensor,
     v: torch.Tensor,
