@@ -62,10 +62,6 @@ def model_shape(pipe: Any) -> tuple[int, int]:
     return layers, int(transformer.config.num_attention_heads)
 
 
-def _no_plan(previous: Plan | None) -> Plan:
-    raise LookupError("the pattern cache lost an entry it listed")
-
-
 def _on_cpu(plan: Plan) -> Plan:
     """The layout and permutation of `plan` on the CPU, without method state: what the picture needs, kept
     off the accelerator while the page holds it."""
@@ -74,23 +70,15 @@ def _on_cpu(plan: Plan) -> Plan:
 
 
 def plans_by_layer(runtime: StepRuntime) -> dict[int, Plan]:
-    """The last plan each transformer block ran sparse attention with (cond branch first; blocks that
-    only ran dense are missing), on the CPU. Static methods share one plan across blocks."""
-    sparse = {r.layer for r in runtime.records if not r.dense and r.layer is not None}
-    plans: dict[int, Plan] = {}
-    shared = None
-    for key in runtime.cache.keys():
-        # static=True reads the entry as it is instead of re-planning a stale one
-        plan = runtime.cache.get(key, runtime.state.step, True, _no_plan)[0].plan
-        if key[0] == "static":
-            shared = _on_cpu(plan)
-        elif (
-            key[0] is not None and key[0].layer in sparse and (key[0].layer not in plans or key[1] == "cond")
-        ):
-            plans[key[0].layer] = _on_cpu(plan)
-    if shared is not None:
-        plans.update((layer, shared) for layer in sparse if layer not in plans)
-    return plans
+    """The last plan each transformer block ran sparse attention with (the cond branch's when there are
+    several; blocks that only ran dense are missing), on the CPU. Static methods share one plan."""
+    chosen: dict[int, tuple[str, Plan]] = {}
+    for (site, branch), plan in runtime.last_plans().items():
+        if site is not None and site.layer is not None:
+            if site.layer not in chosen or branch == "cond":
+                chosen[site.layer] = (branch, plan)
+    on_cpu: dict[int, Plan] = {}  # by id: a shared static plan is copied once
+    return {layer: on_cpu.setdefault(id(plan), _on_cpu(plan)) for layer, (_, plan) in chosen.items()}
 
 
 def comparison_metrics(

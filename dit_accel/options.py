@@ -167,14 +167,22 @@ def count_or_fraction(default: int | float, help: str) -> Any:
     return _field(default, Option("count_or_fraction", help))
 
 
+def _declared_fields(cls: type | object) -> list[dataclasses.Field]:
+    """The declared-option fields of the dataclass `cls` (class or instance), in field order; none for a
+    class that is not a dataclass (e.g. a user's own Method with a plain __init__)."""
+    if not dataclasses.is_dataclass(cls):
+        return []
+    return [f for f in dataclasses.fields(cls) if _KEY in f.metadata]
+
+
 def declared_options(cls: type | object) -> dict[str, Option]:
-    """Option of every declared field of the dataclass `cls` (a class or an instance), in field order."""
-    return {f.name: f.metadata[_KEY] for f in dataclasses.fields(cls) if _KEY in f.metadata}
+    """Option of every declared field of `cls` (a class or an instance), in field order."""
+    return {f.name: f.metadata[_KEY] for f in _declared_fields(cls)}
 
 
 def option_defaults(cls: type | object) -> dict[str, Any]:
     """Default of every declared option of `cls`."""
-    return {f.name: f.default for f in dataclasses.fields(cls) if _KEY in f.metadata}
+    return {f.name: f.default for f in _declared_fields(cls)}
 
 
 def option_values(obj: object) -> dict[str, Any]:

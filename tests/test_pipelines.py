@@ -23,10 +23,12 @@ class Counting(Method):
 
     def __init__(self) -> None:
         self.calls: list[tuple[TokenGrid, Plan | None]] = []
+        self.plans: list[Plan] = []
 
     def plan(self, q, k, grid, previous=None) -> Plan:
         self.calls.append((grid, previous))
-        return Plan(layout=BlockLayout.dense(q.shape[1], q.shape[1], 16, 16), grid=grid)
+        self.plans.append(Plan(layout=BlockLayout.dense(q.shape[1], q.shape[1], 16, 16), grid=grid))
+        return self.plans[-1]
 
 
 @pytest.fixture(scope="module")
@@ -133,9 +135,15 @@ def test_pattern_cache_refreshes_and_warm_starts(pipe) -> None:
     try:
         generate(pipe, steps=4)
         first = list(method.calls)
+        last = handle.runtime.last_plans()
         generate(pipe, steps=4)
     finally:
         handle.remove()
+    # The plans of the last planning step (2), one per (layer, branch), read without the cache's keys.
+    assert sorted((site.layer, branch) for site, branch in last) == [
+        (layer, branch) for layer in (0, 1) for branch in ("cond", "uncond")
+    ]
+    assert {id(plan) for plan in last.values()} == {id(plan) for plan in method.plans[4:8]}
     # 2 layers x 2 branches, planned at steps 0 and 2; the step-2 plans start from the step-0 ones.
     assert len(first) == 8
     assert [previous is None for _, previous in first] == [True] * 4 + [False] * 4
@@ -272,6 +280,6 @@ def test_sparse_methods_give_finite_outputs_at_their_reported_density(name: str)
     assert out.shape == inputs["hidden_states"].shape and torch.isfinite(out).all()
     records = handle.runtime.records
     assert len(records) == 4 and not any(r.dense for r in records)
-    plans = [entry.plan for entry in handle.runtime.cache._entries.values()]
-    assert {r.density for r in records[2:]} == {plan.density for plan in plans}
+    plans = handle.runtime.last_plans().values()
+    assert len(plans) == 2 and {r.density for r in records[2:]} == {plan.density for plan in plans}
     assert all(0.0 < r.density < 1.0 for r in records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -61,11 +62,11 @@ class Plan:
     grid: TokenGrid
     permutation: torch.Tensor | None = None
     state: dict[str, Any] = field(default_factory=dict)
-    backend: str | None = None
 
-    @property
+    @functools.cached_property
     def density(self) -> float:
-        """Fraction of token pairs computed, averaged over batch and heads."""
+        """Fraction of token pairs computed, averaged over batch and heads (read once: it scans the whole
+        layout, and a cached plan serves many calls)."""
         return self.layout.density()
 
     @property
@@ -79,7 +80,7 @@ class Plan:
         """Attention output `[B, S, H, D]` for q/k/v `[B, S, H, D]` in the natural token order."""
         self.grid.check(q.shape[1])
         if self.permutation is None:
-            return block_sparse_attention(q, k, v, self.layout, scale=scale, backend=self.backend)
+            return block_sparse_attention(q, k, v, self.layout, scale=scale)
         perm = self.permutation
         out = block_sparse_attention(
             permute_tokens(q, perm),
@@ -87,7 +88,6 @@ class Plan:
             permute_tokens(v, perm),
             self.layout,
             scale=scale,
-            backend=self.backend,
         )
         return unpermute_tokens(out, perm)
 

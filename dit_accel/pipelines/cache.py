@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from dit_accel.methods.base import Plan
 
 
 @dataclass
 class CacheEntry:
+    """A plan and the denoising step it was made at."""
+
     plan: Plan
     step: int
-    _density: float | None = field(default=None, repr=False)
-
-    @property
-    def density(self) -> float:
-        """The plan's density, computed once (it reads the whole layout)."""
-        if self._density is None:
-            self._density = self.plan.density
-        return self._density
 
 
 class PatternCache:

@@ -11,7 +11,7 @@ from diffusers.hooks.hooks import CacheContext
 
 from dit_accel.grid import TokenGrid
 from dit_accel.methods.base import Method, Plan
-from dit_accel.pipelines.cache import CacheEntry, PatternCache
+from dit_accel.pipelines.cache import PatternCache
 from dit_accel.pipelines.schedule import DenseSchedule
 from dit_accel.pipelines.stats import CallRecord
 from dit_accel.pipelines.steps import StepState
@@ -63,7 +63,7 @@ class StepRuntime(Runtime):
         self.sites: dict[int, Site] = {}
         self._total_steps = total_steps
         self._video_grid: tuple[int, int, int] | None = None
-        self._entry: CacheEntry | None = None
+        self._last: dict[tuple[Site | None, str], Plan] = {}
 
     def begin_forward(
         self, timestep: float | None, context: CacheContext | None, video_grid: tuple[int, int, int] | None
@@ -71,6 +71,7 @@ class StepRuntime(Runtime):
         """Called by the step hook before each transformer forward."""
         if self.state.advance(timestep, context):
             self.cache.clear()
+            self._last.clear()
         self.state.total_steps = self._total_steps(context)
         self._video_grid = video_grid
 
@@ -94,8 +95,13 @@ class StepRuntime(Runtime):
         entry, hit = self.cache.get(
             key, self.state.step, method.static, lambda previous: method.plan(q, k, grid, previous=previous)
         )
-        self._entry = entry
+        self._last[(site, self.state.branch)] = entry.plan
         return entry.plan, hit
+
+    def last_plans(self) -> dict[tuple[Site | None, str], Plan]:
+        """The plan each (site, branch) last ran sparse attention with in this generation (a static
+        method's sites share one plan); calls that ran dense leave no entry."""
+        return dict(self._last)
 
     def clock(self, device: torch.device) -> float:
         if self.timing and device.type == "cuda":
@@ -105,8 +111,7 @@ class StepRuntime(Runtime):
     def record(
         self, site: Site | None, *, plan: Plan | None, plan_s: float, attention_s: float, cache_hit: bool
     ) -> None:
-        # The plan just came from `self.plan`, whose cache entry computes its density once.
-        density = 1.0 if plan is None else self._entry.density
+        density = 1.0 if plan is None else plan.density  # computed once per plan
         self.records.append(
             CallRecord(
                 generation=self.state.generation,
