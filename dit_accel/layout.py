@@ -6,6 +6,10 @@ from dataclasses import InitVar, dataclass
 
 import torch
 
+from dit_accel.kernels.blocks import block_sizes, csr_block_mask, num_blocks
+
+__all__ = ["BlockLayout", "num_blocks"]
+
 
 def _check_power_of_two(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1 or value & (value - 1):
@@ -15,11 +19,6 @@ def _check_power_of_two(name: str, value: int) -> None:
 def _check_positive(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def num_blocks(length: int, block: int) -> int:
-    """Number of blocks of size `block` that cover `length` tokens (last one may be partial)."""
-    return -(-length // block)
 
 
 @dataclass(frozen=True, repr=False)
@@ -155,14 +154,7 @@ class BlockLayout:
 
     def to_mask(self) -> torch.Tensor:
         """Bool block mask `[Bl, H, nq, nk]`."""
-        mask = torch.zeros(
-            *self.kv_counts.shape, self.num_kv_blocks + 1, dtype=torch.bool, device=self.device
-        )
-        valid = torch.arange(self.max_kv_blocks, device=self.device) < self.kv_counts.unsqueeze(-1)
-        # Padded entries are routed to the extra column, which is dropped.
-        cols = torch.where(valid, self.kv_indices.long(), self.num_kv_blocks)
-        mask.scatter_(-1, cols, True)
-        return mask[..., : self.num_kv_blocks]
+        return csr_block_mask(self.kv_counts, self.kv_indices, self.num_kv_blocks)
 
     def to_token_mask(self) -> torch.Tensor:
         """Bool token mask `[Bl, H, q_len, kv_len]` (memory q_len x kv_len: for tests and small inputs)."""
@@ -172,10 +164,8 @@ class BlockLayout:
 
     def _pair_counts(self) -> torch.Tensor:
         """Token pairs computed, float64 `[Bl, H]`; tail blocks count by their real size."""
-        q_sizes = torch.full((self.num_q_blocks,), self.block_q, dtype=torch.float64, device=self.device)
-        q_sizes[-1] = self.q_len - self.block_q * (self.num_q_blocks - 1)
-        k_sizes = torch.full((self.num_kv_blocks,), self.block_k, dtype=torch.float64, device=self.device)
-        k_sizes[-1] = self.kv_len - self.block_k * (self.num_kv_blocks - 1)
+        q_sizes = block_sizes(self.q_len, self.block_q, torch.float64, self.device)
+        k_sizes = block_sizes(self.kv_len, self.block_k, torch.float64, self.device)
         keys_per_row = self.to_mask().to(torch.float64) @ k_sizes  # [Bl, H, nq]
         return keys_per_row @ q_sizes
 

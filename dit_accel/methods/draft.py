@@ -53,16 +53,6 @@ class Draft(Method):
         perm = tile_permutation(grid, block, q.device)
         keep = keep_blocks(grid, block, q.device)
         scores = pooled_block_scores(permute_tokens(q, perm), permute_tokens(k, perm), block)
-        if self.per_head:
-            b, h, nq, nk = scores.shape
-            flat = select_blocks(
-                scores.view(b, h, 1, nq * nk),
-                density=self.density,
-                mass=self.mass,
-                keep=keep.reshape(1, 1, 1, nq * nk),
-            )
-            mask = flat.view(b, h, nq, nk)
-        else:
-            mask = select_blocks(scores, density=self.density, mass=self.mass, keep=keep)
+        mask = select_blocks(scores, self.density, self.mass, keep, per_head=self.per_head)
         layout = BlockLayout.from_mask(mask, grid.seq_len, grid.seq_len, block, block)
         return Plan(layout=layout, grid=grid, permutation=perm)

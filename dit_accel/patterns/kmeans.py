@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from dit_accel.grid import TokenGrid
+from dit_accel.kernels.blocks import block_sizes
 from dit_accel.patterns.permutation import invert_permutation
 
 # Upper bound on the fp32 distance tensor of one chunk of rows.
@@ -103,7 +104,6 @@ def cluster_block_scores(
     mix = torch.zeros(n, nb * c, device=perm.device).scatter_add_(1, video_block * c + q_labels, ones)
     mix = mix.view(n, nb, c)
     mix = mix / mix.sum(-1, keepdim=True).clamp(min=1)  # [N, nb, C] query clusters of each block
-    sizes = torch.full((nb,), float(block), device=perm.device)
-    sizes[-1] = s - block * (nb - 1)
+    sizes = block_sizes(s, block, device=perm.device)  # [nb]
     logits = q_centroids @ k_pooled.float().transpose(1, 2) / d**0.5 + sizes.log()  # [N, C, nb]
     return mix @ torch.softmax(logits, dim=-1)

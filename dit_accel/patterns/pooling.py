@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from dit_accel.layout import num_blocks
+from dit_accel.kernels.blocks import block_sizes, num_blocks
 
 
 def pool_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
@@ -19,8 +19,7 @@ def pool_blocks(x: torch.Tensor, block: int) -> torch.Tensor:
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     padded = torch.nn.functional.pad(x.to(dtype), (0, 0, 0, 0, 0, n * block - s))
     sums = padded.view(b, n, block, h, d).sum(2)  # [B, n, H, D]
-    counts = torch.full((n,), block, dtype=dtype, device=x.device)
-    counts[-1] = s - block * (n - 1)
+    counts = block_sizes(s, block, dtype, x.device)
     return (sums / counts.view(1, n, 1, 1)).permute(0, 2, 1, 3)
 
 
@@ -31,7 +30,6 @@ def pooled_block_scores(q: torch.Tensor, k: torch.Tensor, block: int) -> torch.T
     """
     s, d = k.shape[1], k.shape[-1]
     logits = pool_blocks(q, block) @ pool_blocks(k, block).transpose(-1, -2) / math.sqrt(d)
-    sizes = torch.full((logits.shape[-1],), float(block), device=k.device)
-    sizes[-1] = s - block * (logits.shape[-1] - 1)
+    sizes = block_sizes(s, block, device=k.device)
     # A key block's share grows with its token count: only the tail block is smaller.
     return torch.softmax(logits.float() + sizes.log(), dim=-1)

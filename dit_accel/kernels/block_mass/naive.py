@@ -6,12 +6,14 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dit_accel.kernels.blocks import num_blocks
+
 
 def mass_from_probs(probs: torch.Tensor, block_q: int, block_k: int) -> torch.Tensor:
     """Softmax probabilities `[B, H, R, Sk]` -> `[B, H, ceil(R / block_q), ceil(Sk / block_k)]`: each block
     pair's sum divided by the query block's number of real rows (the tails are short)."""
     b, h, r, s = probs.shape
-    nq, nk = -(-r // block_q), -(-s // block_k)
+    nq, nk = num_blocks(r, block_q), num_blocks(s, block_k)
     probs = F.pad(probs, (0, nk * block_k - s, 0, nq * block_q - r))
     rows = (r - torch.arange(nq, device=probs.device) * block_q).clamp(max=block_q)
     return probs.view(b, h, nq, block_q, nk, block_k).sum((3, 5)) / rows.view(nq, 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from dit_accel.kernels.block_mass.naive import mass_from_probs
+from dit_accel.kernels.blocks import num_blocks
 
 # Upper bound on the fp32 probability tensor of one chunk of query blocks.
 _CHUNK_BYTES = 64 * 2**20
@@ -25,7 +26,7 @@ def block_attention_mass_torch(
     """
     b, sq, h, _ = q.shape
     sk = k.shape[1]
-    nq, nk = -(-sq // block_q), -(-sk // block_k)
+    nq, nk = num_blocks(sq, block_q), num_blocks(sk, block_k)
     compute = torch.float64 if q.dtype == torch.float64 else torch.float32
     qh = q.transpose(1, 2).to(compute)  # [B, H, Sq, D]
     kt = k.permute(0, 2, 3, 1).to(compute)  # [B, H, D, Sk]

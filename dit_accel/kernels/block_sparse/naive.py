@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import torch
 
+from dit_accel.kernels.blocks import csr_block_mask, num_blocks
+
 
 def expand_block_mask(
     kv_counts: torch.Tensor, kv_indices: torch.Tensor, q_len: int, kv_len: int, block_q: int, block_k: int
 ) -> torch.Tensor:
     """Token mask bool `[Bl, Hl, q_len, kv_len]` from CSR counts `[Bl, Hl, nq]` / indices
     `[Bl, Hl, nq, max_k]`."""
-    nk = -(-kv_len // block_k)
-    valid = torch.arange(kv_indices.shape[-1], device=kv_indices.device) < kv_counts.unsqueeze(-1)
-    cols = torch.where(valid, kv_indices.long(), nk)
-    blocks = torch.zeros(*kv_counts.shape, nk + 1, dtype=torch.bool, device=kv_counts.device)
-    blocks.scatter_(-1, cols, True)
-    blocks = blocks[..., :nk].repeat_interleave(block_q, dim=2)[:, :, :q_len]
+    blocks = csr_block_mask(kv_counts, kv_indices, num_blocks(kv_len, block_k))
+    blocks = blocks.repeat_interleave(block_q, dim=2)[:, :, :q_len]
     return blocks.repeat_interleave(block_k, dim=3)[..., :kv_len]
 
 

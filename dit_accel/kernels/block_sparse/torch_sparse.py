@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dit_accel.kernels.blocks import num_blocks
+
 # Upper bound on the gathered keys + values (fused path) or scores (LSE path) of one chunk. Small
 # enough to stay cache-friendly, large enough that per-chunk overhead is negligible.
 _CHUNK_BYTES = 16 * 2**20
@@ -18,7 +20,7 @@ _CHUNK_BYTES = 16 * 2**20
 def _blocks(x: torch.Tensor, block: int, dtype: torch.dtype) -> torch.Tensor:
     """`[B, S, H, D]` -> `[B*H, n_blocks, block, D]`, zero-padded at the tail."""
     b, s, h, d = x.shape
-    n = -(-s // block)
+    n = num_blocks(s, block)
     x = x.to(dtype).permute(0, 2, 1, 3)  # [B, H, S, D]
     if n * block != s:
         x = F.pad(x, (0, 0, 0, n * block - s))
@@ -46,7 +48,7 @@ def block_sparse_attention_torch(
     bh = b * h
     compute = q.dtype if q.is_cuda or q.dtype == torch.float64 else torch.float32
     nq, max_k = kv_indices.shape[2], kv_indices.shape[3]
-    nk = -(-sk // block_k)
+    nk = num_blocks(sk, block_k)
     # Query blocks lead so that a chunk of them is one contiguous slice of queries and outputs.
     qb = _blocks(q, block_q, compute).transpose(0, 1).contiguous()  # [nq, BH, bq, D]
     kb = _blocks(k, block_k, compute).reshape(bh * nk, block_k * d)  # one row per (BH, key block)
