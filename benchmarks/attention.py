@@ -15,16 +15,16 @@ from pathlib import Path
 
 import torch
 
-from dit_accel.eval.kernel_speed import (
+from dit_accel.results import write_result
+from dit_accel.speed.kernels import (
     CPU_SHAPES,
     DENSITIES,
     FLEX_MODES,
     GPU_SHAPES,
     SHAPES,
     TINY_SHAPES,
-    format_table,
+    kernel_table,
     measure,
-    write_result,
 )
 
 
@@ -64,10 +64,10 @@ def main() -> None:
         repeats=args.repeats or (1 if args.dry_run else None),
         flex=args.flex or ("eager" if args.dry_run else "compiled"),
         methods=not args.no_methods,
-        progress=lambda partial: write_result(partial, args.out, markdown=format_table(partial)),
+        progress=lambda partial: write_result(partial, args.out, markdown=kernel_table(partial)),
     )
-    print(format_table(result))
-    print(f"\nwrote {write_result(result, args.out, markdown=format_table(result))}")
+    print(kernel_table(result))
+    print(f"\nwrote {write_result(result, args.out, markdown=kernel_table(result))}")
 
 
 if __name__ == "__main__":

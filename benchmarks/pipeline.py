@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 
-from dit_accel.eval.kernel_speed import write_result
-from dit_accel.eval.pipeline_cases import CPU_CASES, GPU_CASES, TINY_CASES
-from dit_accel.eval.pipeline_speed import format_table, measure
+from dit_accel.results import write_result
+from dit_accel.speed.pipeline import measure, pipeline_table
+from dit_accel.speed.pipeline_cases import CPU_CASES, GPU_CASES, TINY_CASES
 
 
 def main() -> None:
@@ -42,7 +42,7 @@ def main() -> None:
             parser.error(f"--{name} must be a positive integer, got {getattr(args, name)}")
     repeats = args.repeats or (1 if args.dry_run else None)
     result = measure(cases, device="cuda" if gpu else "cpu", layers=args.layers, repeats=repeats)
-    table = format_table(result)
+    table = pipeline_table(result)
     print(table)
     print(f"\nwrote {write_result(result, args.out, stem='pipeline', markdown=table)}")
 

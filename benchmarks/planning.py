@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from dit_accel.eval.kernel_speed import WAN_480P, write_result
-from dit_accel.eval.planning_speed import format_table, measure
 from dit_accel.grid import TokenGrid
+from dit_accel.results import write_result
+from dit_accel.speed.kernels import WAN_480P
+from dit_accel.speed.planning import measure, planning_table
 
 
 def _grid(text: str) -> tuple[int, int, int]:
@@ -50,7 +51,7 @@ def main() -> None:
         device="cuda" if gpu else "cpu",
         repeats=args.repeats or (1 if args.dry_run else None),
     )
-    table = format_table(result)
+    table = planning_table(result)
     print(table)
     print(f"\nwrote {write_result(result, args.out, stem='planning', markdown=table)}")
 

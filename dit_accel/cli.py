@@ -255,7 +255,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     from dit_accel.eval.harness import EvalConfig, ReferenceCache, evaluate, weights_fingerprint
     from dit_accel.eval.metrics import load_metrics
-    from dit_accel.eval.report import format_table, write_results
+    from dit_accel.eval.report import results_table, write_results
     from dit_accel.generate import process_rank
 
     if process_rank()[1] > 1:
@@ -291,7 +291,7 @@ def _eval(args: argparse.Namespace) -> int:
     results = evaluate(pipe, config, items, settings, metrics, cache, args.refresh_reference)
     results["torch"] = torch.__version__
     paths = write_results(results, out)
-    print(format_table(results))
+    print(results_table(results))
     print(f"\nwrote {', '.join(str(p) for p in paths.values())}")
     return 0
 
@@ -307,18 +307,17 @@ def _models(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import torch
 
-    from dit_accel.eval.kernel_speed import (
+    from dit_accel.results import write_result
+    from dit_accel.speed.kernels import (
         CPU_SHAPES,
         DENSITIES,
         GPU_SHAPES,
-        format_table,
+        kernel_table,
         measure,
-        write_result,
     )
 
     if args.quality:
-        from dit_accel.eval.attention import format_table as quality_table
-        from dit_accel.eval.attention import run_quality
+        from dit_accel.quality.bench import quality_table, run_quality
 
         print(quality_table(run_quality(seed=args.seed)))
         return 0
@@ -326,7 +325,7 @@ def _bench(args: argparse.Namespace) -> int:
     result = measure(
         GPU_SHAPES if gpu else CPU_SHAPES, DENSITIES, device="cuda" if gpu else "cpu", seed=args.seed
     )
-    print(format_table(result))
+    print(kernel_table(result))
     print(f"\nwrote {write_result(result, args.out)}")
     return 0
 

@@ -12,7 +12,7 @@ import torch
 from dit_accel.eval import metrics
 from dit_accel.eval.harness import EvalConfig, ReferenceCache, Run, references, weights_fingerprint
 from dit_accel.eval.metrics import LPIPS, PSNR_CAP_DB, find_weights, frame_psnr, load_metrics, psnr, ssim
-from dit_accel.eval.report import format_table, write_results
+from dit_accel.eval.report import results_table, write_results
 from dit_accel.generate import make_items
 from dit_accel.models import get_model, load_pipeline
 
@@ -168,7 +168,7 @@ def _results(psnr_value: float | None) -> dict:
 
 def test_report_files(tmp_path) -> None:
     results = _results(31.5)
-    table = format_table(results)
+    table = results_table(results)
     assert table.splitlines()[2].startswith("| stock (reference) | 1.000 | 1.00x")
     assert "| draft | 0.250 | 2.00x | 3.00x | 1.00 | - | - | 31.50 | 0.9000 | - | - |" in table
     paths = write_results(results, tmp_path)

@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from dit_accel import TokenGrid
-from dit_accel.eval.synthetic import synthetic_attention
 from dit_accel.kernels.block_mass import block_attention_mass
 from dit_accel.methods import Adaptive, Reordered
 from dit_accel.patterns.axes import AXIS_ORDERS, axis_permutation
 from dit_accel.patterns.kmeans import cluster_permutation, kmeans
 from dit_accel.patterns.permutation import invert_permutation
 from dit_accel.patterns.text import keep_blocks
+from dit_accel.quality.synthetic import synthetic_attention
 
 GRID = TokenGrid(4, 8, 16, text_len=16)  # 528 tokens, 17 blocks of 32
 

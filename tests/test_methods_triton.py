@@ -12,10 +12,10 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 if DEVICE == "cpu":
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from dit_accel.eval.synthetic import synthetic_attention  # noqa: E402
 from dit_accel.grid import TokenGrid  # noqa: E402
 from dit_accel.methods import Adaptive, Dense, Draft, Radial, Reordered, Window  # noqa: E402
 from dit_accel.patterns.permutation import permute_tokens, unpermute_tokens  # noqa: E402
+from dit_accel.quality.synthetic import synthetic_attention  # noqa: E402
 from tests.helpers import rel_l2  # noqa: E402
 
 METHODS = {

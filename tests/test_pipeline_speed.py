@@ -7,12 +7,12 @@ import json
 import pytest
 import torch
 
-from dit_accel.eval.kernel_speed import write_result
-from dit_accel.eval.pipeline_cases import WAN21_TINY, ModelCase, build_transformer, make_inputs
-from dit_accel.eval.pipeline_settings import match_density, method_settings, static_density
-from dit_accel.eval.pipeline_speed import format_table, measure
 from dit_accel.grid import TokenGrid
 from dit_accel.methods import Radial
+from dit_accel.results import write_result
+from dit_accel.speed.pipeline import measure, pipeline_table
+from dit_accel.speed.pipeline_cases import WAN21_TINY, ModelCase, build_transformer, make_inputs
+from dit_accel.speed.pipeline_settings import match_density, method_settings, static_density
 
 CPU = torch.device("cpu")
 TINY = WAN21_TINY
@@ -62,7 +62,7 @@ def test_measure_reports_every_setting_against_stock_with_plan_densities(tmp_pat
     for r in measured["rows"][1:]:
         assert r["speedup"] == pytest.approx(stock["forward_ms"] / r["forward_ms"], rel=1e-2)
         assert r["plan_ms"] > 0 and r["planned"] in ("per call", "once per grid")
-    table = format_table(result)
+    table = pipeline_table(result)
     assert "REDUCED CPU SET" in table and "draft(density=0.15) *" in table
     path = write_result(result, tmp_path, stem="pipeline")
     assert path.name.startswith("pipeline-cpu")

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from dit_accel import TokenGrid
-from dit_accel.eval.attention import format_table, reference_attention, run_quality
-from dit_accel.eval.synthetic import synthetic_attention
 from dit_accel.methods import Adaptive, Draft, Reordered
+from dit_accel.quality.bench import quality_table, reference_attention, run_quality
+from dit_accel.quality.synthetic import synthetic_attention
 from tests.helpers import rel_l2
 
 DENSITY = 0.2
@@ -88,7 +88,7 @@ def test_synthetic_attention_is_deterministic_and_structured():
     assert share([4, 5], same_segment) > 0.7  # semantic: the own segment
 
 
-def test_format_table_prints_one_line_per_row():
+def test_quality_table_prints_one_line_per_row():
     rows = [
         {
             "method": "m",
@@ -101,6 +101,6 @@ def test_format_table_prints_one_line_per_row():
         }
         for h in ("spatial", "all")
     ]
-    lines = format_table(rows).splitlines()
+    lines = quality_table(rows).splitlines()
     assert len(lines) == 4 and lines[0].startswith("| method | heads | density")
     assert lines[3] == "| m | all | 0.200 | 0.1000 | 0.200 | 0.0500 | 2.00 |"

@@ -1,1 +1,2 @@
-"""Evaluation: attention quality harness on synthetic video attention, kernel speed, metrics."""
+"""The `dit-accel eval` run: each method setting against the stock model on real prompts (`harness`),
+its metrics (`metrics`) and report files (`report`)."""

@@ -31,7 +31,7 @@ def _cell(value: Any, fmt: str) -> str:
     return fmt.format(value)
 
 
-def format_table(results: dict[str, Any]) -> str:
+def results_table(results: dict[str, Any]) -> str:
     """A markdown table: the stock reference, then one row per method setting."""
     stock = {"label": f"{STOCK} (reference)", **results[STOCK], "speedup": 1.0, "attention_speedup": 1.0}
     rows = [stock, *results["methods"]]
@@ -54,7 +54,7 @@ def format_report(results: dict[str, Any]) -> str:
         f"{len(results['prompts'])} prompts, {size['frames']} frames of {size['height']}x{size['width']} "
         f"(first prompt), {results['steps']} steps, guidance {results['guidance']}, "
         f"{results['device']} {results['dtype']}, torch {results['torch']}.\n\n"
-        f"{format_table(results)}\n\n"
+        f"{results_table(results)}\n\n"
         "Speedup: stock wall time / method wall time of the whole pipeline call, summed over prompts. "
         "Attn speedup: stock attention seconds / (method attention + planning seconds). The stock reference "
         "runs the model's own attention (diffusers' dispatcher) behind the same processor; every setting is "

@@ -8,16 +8,10 @@ from __future__ import annotations
 
 import torch
 
-from dit_accel.eval.kernel_speed import (
-    benchmark_methods,
-    environment,
-    environment_line,
-    grid_qk,
-    sdpa_runner,
-    time_ms,
-)
 from dit_accel.grid import TokenGrid
 from dit_accel.methods import Method, Plan
+from dit_accel.results import environment, environment_line, time_ms
+from dit_accel.speed.kernels import benchmark_methods, grid_qk, sdpa_runner
 
 # The issues' targets, as a share of one dense call: planned per call unless static.
 TARGETS = {
@@ -91,7 +85,7 @@ def measure(
     }
 
 
-def format_table(result: dict) -> str:
+def planning_table(result: dict) -> str:
     """Markdown table of a `measure` result."""
     shape = "x".join(map(str, result["attention_shape"]))
     lines = [

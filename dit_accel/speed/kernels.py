@@ -7,22 +7,17 @@ rows). Every row is measured side by side in one run; ratios are what we report,
 
 from __future__ import annotations
 
-import datetime
-import json
-import platform
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import torch
 
 from dit_accel.attention import block_sparse_attention, default_backend
-from dit_accel.eval.synthetic import HEAD_TYPES, synthetic_attention
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout, num_blocks
 from dit_accel.methods import Adaptive, Draft, Method, Radial, Reordered, Window
+from dit_accel.quality.synthetic import HEAD_TYPES, synthetic_attention
+from dit_accel.results import environment, environment_line, first_call_s, time_ms
 
 
 @dataclass(frozen=True)
@@ -118,28 +113,6 @@ def banded_random_layout(
     return BlockLayout.from_mask(mask.to(device), seq, seq, block, block)
 
 
-def time_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time of `fn` in milliseconds after one warm-up call."""
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        times = []
-        for _ in range(repeats):
-            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-            start.record()
-            fn()
-            end.record()
-            torch.cuda.synchronize(device)
-            times.append(start.elapsed_time(end))
-        return statistics.median(times)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
-
-
 def flex_block_mask(layout: BlockLayout, batch: int, heads: int):
     """`layout` as a FlexAttention BlockMask of full blocks `[batch, heads, nq, nk]` (broadcast dims
     expanded, so every layout of a shape has one mask shape and a compiled kernel serves them all)."""
@@ -188,15 +161,6 @@ def sdpa_runner(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> Callable[[
             return torch.nn.functional.scaled_dot_product_attention(qt, kt, vt)
 
     return run
-
-
-def first_call_s(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds of one call of `fn` (its first: compiles and autotuning included)."""
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    return time.perf_counter() - start
 
 
 def measure(
@@ -290,40 +254,11 @@ def _time_layout(
     return row
 
 
-def environment(device: torch.device) -> dict[str, str | int | None]:
-    """Where a benchmark ran: device name, CPU threads, torch and triton versions, today's date."""
-    return {
-        "device": torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"cpu ({platform.processor() or platform.machine()})",
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
-        "triton": _triton_version(),
-        "date": datetime.date.today().isoformat(),
-    }
-
-
-def environment_line(result: dict) -> str:
-    """One line naming where a result (with `environment`'s keys) was measured."""
-    return (
-        f"device: {result['device']}, {result['threads']} threads, torch {result['torch']}, "
-        f"triton {result['triton']}, {result['date']}"
-    )
-
-
-def _triton_version() -> str | None:
-    try:
-        import triton
-    except ImportError:
-        return None
-    return triton.__version__
-
-
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
-def format_table(result: dict) -> str:
+def kernel_table(result: dict) -> str:
     """Markdown table of a `measure` result."""
     lines = [
         f"{environment_line(result)}; Flex {result['flex']}",
@@ -343,21 +278,3 @@ def format_table(result: dict) -> str:
     errors = {r["flex_error"] for r in result["rows"] if r["flex_error"]}
     lines += [f"\nFlex failed: {error}" for error in sorted(errors)]
     return "\n".join(lines)
-
-
-def write_result(
-    result: dict, directory: str | Path, stem: str = "attention", markdown: str | None = None
-) -> Path:
-    """Write `result` as JSON under `directory`, named after the device, and `markdown` beside it as
-    .md when given; returns the JSON's path."""
-    slug = "".join(c if c.isalnum() else "-" for c in result["device"].lower()).strip("-")
-    while "--" in slug:
-        slug = slug.replace("--", "-")
-    path = Path(directory) / f"{stem}-{slug}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(path)
-    if markdown is not None:
-        path.with_suffix(".md").write_text(markdown + "\n")
-    return path

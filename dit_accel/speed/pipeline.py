@@ -13,14 +13,14 @@ from dataclasses import asdict
 import torch
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
-from dit_accel.eval.kernel_speed import environment, environment_line, time_ms
-from dit_accel.eval.pipeline_cases import ModelCase, build_transformer, make_inputs
-from dit_accel.eval.pipeline_settings import Setting, method_settings
-from dit_accel.eval.planning_speed import planning_ms
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
 from dit_accel.methods import Method, Plan
 from dit_accel.processors import Runtime, SparseAttnProcessor, stock_attention
+from dit_accel.results import environment, environment_line, time_ms
+from dit_accel.speed.pipeline_cases import ModelCase, build_transformer, make_inputs
+from dit_accel.speed.pipeline_settings import Setting, method_settings
+from dit_accel.speed.planning import planning_ms
 
 
 class PlanRecorder(Runtime):
@@ -180,7 +180,7 @@ def _target_line(case: dict) -> str:
     return f"{head}; best row at density <= {limit:.3f}: {best['setting']} {best['speedup']:.2f}x ({verdict})"
 
 
-def format_table(result: dict) -> str:
+def pipeline_table(result: dict) -> str:
     """Markdown: one table per case of a `measure` result, with its shapes and the issue's targets."""
     lines = [environment_line(result)]
     for case in result["cases"]:

@@ -13,12 +13,12 @@ import math
 import torch
 
 from dit_accel.attention import block_sparse_attention
-from dit_accel.eval.synthetic import HEAD_TYPES, synthetic_attention
 from dit_accel.grid import TokenGrid
 from dit_accel.kernels.block_mass import block_attention_mass
 from dit_accel.layout import BlockLayout
 from dit_accel.methods import Adaptive, Draft, Method, Radial, Reordered, Window
 from dit_accel.patterns.text import keep_blocks
+from dit_accel.quality.synthetic import HEAD_TYPES, synthetic_attention
 
 DEFAULT_GRID = TokenGrid(8, 16, 16, text_len=32)
 
@@ -112,7 +112,7 @@ def run_quality(
     return rows
 
 
-def format_table(rows: list[dict]) -> str:
+def quality_table(rows: list[dict]) -> str:
     """Markdown table of `run_quality` rows."""
     lines = [
         "| method | heads | density | rel. L2 error | oracle density | oracle error | error / oracle |",

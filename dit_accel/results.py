@@ -1,0 +1,92 @@
+"""What the benchmarks share: wall-clock timing, where a result was measured, and result files (JSON,
+with an optional markdown table beside it) named after the device."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+
+def time_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
+    """Median wall time of `fn` in milliseconds after one warm-up call."""
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        times = []
+        for _ in range(repeats):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            torch.cuda.synchronize(device)
+            times.append(start.elapsed_time(end))
+        return statistics.median(times)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
+def first_call_s(fn: Callable[[], object], device: torch.device) -> float:
+    """Seconds of one call of `fn` (its first: compiles and autotuning included)."""
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def environment(device: torch.device) -> dict[str, str | int | None]:
+    """Where a benchmark ran: device name, CPU threads, torch and triton versions, today's date."""
+    return {
+        "device": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"cpu ({platform.processor() or platform.machine()})",
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "triton": _triton_version(),
+        "date": datetime.date.today().isoformat(),
+    }
+
+
+def environment_line(result: dict) -> str:
+    """One line naming where a result (with `environment`'s keys) was measured."""
+    return (
+        f"device: {result['device']}, {result['threads']} threads, torch {result['torch']}, "
+        f"triton {result['triton']}, {result['date']}"
+    )
+
+
+def _triton_version() -> str | None:
+    try:
+        import triton
+    except ImportError:
+        return None
+    return triton.__version__
+
+
+def write_result(
+    result: dict, directory: str | Path, stem: str = "attention", markdown: str | None = None
+) -> Path:
+    """Write `result` as JSON under `directory`, named after the device, and `markdown` beside it as
+    .md when given; returns the JSON's path."""
+    slug = "".join(c if c.isalnum() else "-" for c in result["device"].lower()).strip("-")
+    while "--" in slug:
+        slug = slug.replace("--", "-")
+    path = Path(directory) / f"{stem}-{slug}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)
+    if markdown is not None:
+        path.with_suffix(".md").write_text(markdown + "\n")
+    return path
