@@ -12,7 +12,7 @@ from dit_accel.grid import TokenGrid
 from dit_accel.methods import Draft, Radial, Window
 from dit_accel.patterns.permutation import permute_tokens, unpermute_tokens
 from dit_accel.patterns.tiles import tile_permutation
-from dit_accel.processors.runtime import Runtime
+from dit_accel.processors.planning import PlanningContext
 
 GRIDS = {
     "1x13x17+text7first": TokenGrid(1, 13, 17, text_len=7, text_first=True),
@@ -95,7 +95,7 @@ def test_static_plans_depend_on_the_grid_alone_and_the_bare_runtime_caches_them(
         assert torch.equal(again.layout.to_mask(), first.layout.to_mask())
         assert torch.equal(again.permutation, first.permutation)
         assert first.layout.batch == 1 and first.layout.heads == 1
-        runtime = Runtime()
+        runtime = PlanningContext()
         cached, hit = runtime.plan(None, method, qa, qa, grid_a)
         assert not hit and torch.equal(cached.layout.to_mask(), first.layout.to_mask())
         assert runtime.plan(None, method, qa.neg(), qa, grid_a) == (cached, True)

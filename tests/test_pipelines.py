@@ -8,7 +8,7 @@ import torch
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
 from dit_accel.methods import Dense, Method, Plan, Radial
-from dit_accel.models.tiny import tiny_wan_pipeline
+from dit_accel.models.tiny_random import tiny_wan_pipeline
 from dit_accel.pipelines import accelerate
 from dit_accel.pipelines.hook import STEP_CONTEXT_HOOK
 from tests.tiny_models import TINY_MODELS, tiny_wan

@@ -9,7 +9,7 @@ from diffusers.models.attention_processor import Attention
 
 from dit_accel.grid import TokenGrid
 from dit_accel.methods import Dense, Radial
-from dit_accel.models.tiny import wan_model
+from dit_accel.models.tiny_random import wan_model
 from dit_accel.processors import (
     FAMILIES,
     DenseProcessor,

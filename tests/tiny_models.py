@@ -1,4 +1,4 @@
-"""One forward's inputs for each tiny diffusers transformer (the models come from `dit_accel.models.tiny`).
+"""One forward's inputs for each tiny diffusers transformer (models from `dit_accel.models.tiny_random`).
 
 Each `tiny_<family>(...)` returns (model, inputs, video_grid): `model(**inputs)` runs one forward whose
 self-attention covers `video_grid` = (frames, height, width) tokens after patchify.
@@ -11,7 +11,13 @@ from typing import Any
 import torch
 from diffusers.models.embeddings import get_3d_rotary_pos_embed
 
-from dit_accel.models.tiny import cogvideox_model, flux_model, hunyuan_video_model, ltx_model, wan_model
+from dit_accel.models.tiny_random import (
+    cogvideox_model,
+    flux_model,
+    hunyuan_video_model,
+    ltx_model,
+    wan_model,
+)
 
 Tiny = tuple[torch.nn.Module, dict[str, Any], tuple[int, int, int]]
 

@@ -10,12 +10,13 @@ from dit_accel.models.spec import ModelSpec, SizeRules
 
 
 def _tiny(builder: str, **kwargs: Any) -> Callable[[], Any]:
-    """A builder from `dit_accel.models.tiny`, imported when called (it imports every diffusers family)."""
+    """A builder from `dit_accel.models.tiny_random`, imported when called (it imports every diffusers
+    family)."""
 
     def build() -> Any:
-        from dit_accel.models import tiny
+        from dit_accel.models import tiny_random
 
-        return getattr(tiny, builder)(**kwargs)
+        return getattr(tiny_random, builder)(**kwargs)
 
     return build
 

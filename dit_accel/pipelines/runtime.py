@@ -1,4 +1,4 @@
-"""StepRuntime: the step-aware Runtime behind `accelerate()` (schedule, pattern cache, stats)."""
+"""StepRuntime: the step-aware PlanningContext behind `accelerate()` (schedule, pattern cache, stats)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from dit_accel.pipelines.cache import PatternCache
 from dit_accel.pipelines.schedule import DenseSchedule
 from dit_accel.pipelines.stats import CallRecord
 from dit_accel.pipelines.steps import StepState
-from dit_accel.processors.runtime import Runtime
+from dit_accel.processors.planning import PlanningContext
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ def attention_sites(model: str, transformer: torch.nn.Module, blocks: tuple[str,
     return sites
 
 
-class StepRuntime(Runtime):
+class StepRuntime(PlanningContext):
     """Knows the step (from the transformers' step hooks), each module's site, the dense schedule,
     the pattern cache and the per-call records."""
 

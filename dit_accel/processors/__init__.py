@@ -19,7 +19,7 @@ _LAZY = {
         "dit_accel.processors.named",
     ),
     "SparseAttnProcessor": "dit_accel.processors.processor",
-    "Runtime": "dit_accel.processors.runtime",
+    "PlanningContext": "dit_accel.processors.planning",
 }
 __getattr__ = lazy_exports(__name__, _LAZY)
 __all__ = sorted(_LAZY)

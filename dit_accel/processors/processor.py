@@ -11,7 +11,7 @@ import torch
 from dit_accel.grid import TokenGrid
 from dit_accel.methods.base import Method
 from dit_accel.processors.adapters import Adapter, adapter_for
-from dit_accel.processors.runtime import Runtime
+from dit_accel.processors.planning import PlanningContext
 from dit_accel.processors.stock import stock_attention
 
 _NO_GRID = (
@@ -41,7 +41,8 @@ class SparseAttnProcessor:
                  ignored: the adapter knows where the text is). None: taken from `accelerate()`'s hook,
                  else from the call (Wan: its rotary embedding), else a ValueError asks for it.
     min_seq_len: calls with fewer tokens run dense attention.
-    runtime:     step, layer, plan cache and stats (`accelerate()` sets one); default: a bare `Runtime`.
+    runtime:     where plans come from: step, layer, plan cache and stats (`accelerate()` sets one);
+                 default: a bare `PlanningContext`.
     """
 
     # diffusers' set_attention_backend / enable_parallelism set these.
@@ -54,7 +55,7 @@ class SparseAttnProcessor:
         *,
         grid: TokenGrid | tuple[int, int, int] | None = None,
         min_seq_len: int = 0,
-        runtime: Runtime | None = None,
+        runtime: PlanningContext | None = None,
     ) -> None:
         if not isinstance(method, Method):
             raise ValueError(f"method must be a dit_accel Method, got {method!r}")
@@ -63,7 +64,7 @@ class SparseAttnProcessor:
         self.method = method
         self.grid = _video_dims(grid)
         self.min_seq_len = min_seq_len
-        self.runtime = runtime if runtime is not None else Runtime()
+        self.runtime = runtime if runtime is not None else PlanningContext()
         self._stock: dict[type[Adapter], Any] = {}
 
     def __call__(

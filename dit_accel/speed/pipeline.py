@@ -16,14 +16,14 @@ from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
 from dit_accel.methods import Method, Plan
-from dit_accel.processors import Runtime, SparseAttnProcessor, stock_attention
+from dit_accel.processors import PlanningContext, SparseAttnProcessor, stock_attention
 from dit_accel.results import environment, environment_line, time_ms
 from dit_accel.speed.pipeline_cases import ModelCase, build_transformer, make_inputs
 from dit_accel.speed.pipeline_settings import Setting, method_settings
 from dit_accel.speed.planning import planning_ms
 
 
-class PlanRecorder(Runtime):
+class PlanRecorder(PlanningContext):
     """The bare runtime (static plans cached per grid), keeping the layouts of the sparse calls since
     `clear()` and the q/k `[B, S, H, D]` of the first call ever planned (the first block's)."""
 

@@ -1,4 +1,5 @@
-"""Runtime: what a processor knows beyond the one call it runs (step, layer, cached plans, stats).
+"""PlanningContext: where a processor's plans come from, and what it knows beyond the one call it runs
+(step, layer, cached plans, stats).
 
 The bare default below knows no step and no layer: static methods are planned once per grid,
 the others at every call, and nothing is recorded. `dit_accel.pipelines` subclasses it to make
@@ -15,7 +16,7 @@ from dit_accel.grid import TokenGrid
 from dit_accel.methods.base import Method, Plan
 
 
-class Runtime:
+class PlanningContext:
     """Plans for a processor used on its own (`transformer.set_attn_processor(...)`)."""
 
     def __init__(self) -> None:

@@ -28,7 +28,7 @@ from diffusers import (
     WanTransformer3DModel,
 )
 
-from dit_accel.models.tiny_text import clip, llama, t5, word_tokenizer
+from dit_accel.models.tiny_random_text import clip, llama, t5, word_tokenizer
 
 
 def wan_model(image: bool = False, layers: int = 2, seed: int = 0) -> WanTransformer3DModel:
