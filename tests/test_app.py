@@ -142,6 +142,16 @@ def test_generate_with_defaults_returns_videos_metrics_and_layout(default_run: t
         assert image.format == "PNG" and image.size == (WIDTH, HEIGHT)
 
 
+def test_psnr_puts_the_kernel_baseline_far_above_a_sparse_method(served, default_run: tuple) -> None:
+    """Dense (every block through our kernel) matches the stock video nearly exactly; radial, which
+    skips blocks, must score clearly lower."""
+    radial = default_run[4]
+    *_, dense = served[2].predict(method="dense", api_name="/generate")
+    assert dense["method"] == "dense" and dense["dense_cached"] and dense["density"] == 1.0
+    assert dense["psnr_db"] > 40.0 and dense["ssim"] > 0.99
+    assert radial["psnr_db"] < dense["psnr_db"] - 10.0 and radial["ssim"] < dense["ssim"]
+
+
 def test_changing_only_the_method_reuses_the_dense_reference(served, default_run: tuple) -> None:
     first = default_run[4]
     dense_path, _, _, _, metrics = served[2].predict(method="draft", api_name="/generate")

@@ -1,4 +1,4 @@
-"""Pipeline benchmark pieces: density matching, the random-weight model's dtypes, one tiny measured case."""
+"""Pipeline benchmark pieces: density matching, the random-weight model and its bf16 cast, a measured case."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dit_accel.results import write_result
 from dit_accel.speed.pipeline import measure, pipeline_table
 from dit_accel.speed.pipeline_cases import WAN21_TINY, ModelCase, build_transformer, make_inputs
 from dit_accel.speed.pipeline_settings import match_density, method_settings, static_density
+from tests.helpers import rel_l2
 
 CPU = torch.device("cpu")
 TINY = WAN21_TINY
@@ -35,16 +36,23 @@ def test_match_density_returns_the_nearest_end_when_the_target_is_out_of_reach()
     assert (decay, density) == (1e-3, floor)
 
 
-def test_built_model_keeps_diffusers_fp32_modules_and_has_the_requested_depth() -> None:
+def test_built_model_is_the_seeded_fp32_model_cast_as_from_pretrained_casts_it() -> None:
+    """The benchmark's bf16 model is its fp32 model rounded (same seed, same weights; diffusers'
+    fp32 modules untouched), so a bf16 forward stays within bf16 error of the fp32 one."""
     case = ModelCase("tiny", TINY, 2, (16, 3, 8, 8), text_len=4)
-    model = build_transformer(case, CPU, torch.bfloat16, layers=3)
-    assert len(model.blocks) == 3
-    assert model.blocks[0].attn1.to_q.weight.dtype == torch.bfloat16
-    assert model.blocks[0].scale_shift_table.dtype == torch.float32
-    assert model.condition_embedder.time_embedder.linear_1.weight.dtype == torch.float32
-    inputs = make_inputs(case, CPU, torch.bfloat16)
-    assert inputs["hidden_states"].shape == (1, 16, 3, 8, 8)
-    assert inputs["encoder_hidden_states"].shape == (1, 4, 24)
+    full = build_transformer(case, CPU, torch.float32, layers=3)
+    half = build_transformer(case, CPU, torch.bfloat16, layers=3)
+    assert len(half.blocks) == 3
+    keep = set(half._keep_in_fp32_modules)
+    for (name, p32), (_, p16) in zip(full.named_parameters(), half.named_parameters(), strict=True):
+        kept = bool(keep & set(name.split(".")))
+        assert p16.dtype == (torch.float32 if kept else torch.bfloat16), name
+        assert torch.equal(p16, p32.to(p16.dtype)), name
+    with torch.no_grad():
+        out32 = full(**make_inputs(case, CPU, torch.float32))[0]
+        out16 = half(**make_inputs(case, CPU, torch.bfloat16))[0]
+    assert out16.shape == out32.shape == (1, 16, 3, 8, 8)
+    assert rel_l2(out16, out32) < 5e-2
 
 
 def test_measure_reports_every_setting_against_stock_with_plan_densities(tmp_path) -> None:
