@@ -28,6 +28,7 @@ from dit_accel.generate.settings import (
     setting_options,
 )
 from dit_accel.models.registry import DEFAULT_MODEL, MODELS
+from dit_accel.words import plural
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dit-accel" / "references"
@@ -216,36 +217,44 @@ def _load(spec: Any, args: argparse.Namespace, device: str, dtype: str) -> Any:
 # ---- commands
 
 
-def _generate(args: argparse.Namespace) -> int:
-    from dit_accel.generate import GenerationJob, process_rank, run_generation, shard
+def generation_job(args: argparse.Namespace) -> tuple[Any, list]:
+    """generate's job and this process's items, every argument checked; nothing is loaded."""
+    from dit_accel.generate import GenerationJob, process_rank, shard
 
     spec, items, device, dtype = _common(args)
     setting = method_setting(args, spec.recommended)
     if args.batch_size < 1:
         raise UsageError("--batch-size", f"must be >= 1, got {args.batch_size}")
-    out = writable_dir(args.out, "--out")
     rank, world, _ = process_rank()
     job = GenerationJob(
         spec=spec,
         setting=setting,
         steps=args.steps or spec.steps,
         guidance=spec.guidance if args.guidance is None else args.guidance,
-        out=out,
+        out=writable_dir(args.out, "--out"),
         batch_size=args.batch_size,
         model_path=str(args.model_path) if args.model_path else None,
         device=device,
         dtype=dtype,
     )
-    mine = shard(items, rank, world)
-    if all(job.is_finished(item) for item in mine):
-        print(f"all {len(mine)} items in {out} are already done")
+    return job, shard(items, rank, world)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from dit_accel.generate import pending_items, process_rank, run_generation
+
+    job, mine = generation_job(args)
+    if not pending_items(job, mine):
+        print(f"nothing to do in {job.folder}: {plural(len(mine), 'item')}, done or being made elsewhere")
         return 0
-    pipe = _load(spec, args, device, dtype)
+    pipe = _load(job.spec, args, job.device, job.dtype)
+    rank, world, _ = process_rank()
     counts = run_generation(pipe, job, mine, progress=not args.no_progress and rank == 0)
     where = f" (rank {rank} of {world})" if world > 1 else ""
+    busy = f"; {counts['busy']} being made by other processes" if counts["busy"] else ""
+    noun = "image" if job.spec.is_image else "video"
     print(
-        f"wrote {counts['done']} {'images' if spec.is_image else 'videos'} to {out}{where}; "
-        f"{counts['skipped']} already done"
+        f"wrote {plural(counts['done'], noun)} to {job.folder}{where}; {counts['skipped']} already done{busy}"
     )
     return 0
 

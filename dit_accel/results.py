@@ -4,7 +4,6 @@ with an optional markdown table beside it) named after the device."""
 from __future__ import annotations
 
 import datetime
-import json
 import platform
 import statistics
 import time
@@ -12,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from dit_accel.atomic import write_json, write_text
 
 
 def time_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -77,16 +78,14 @@ def _triton_version() -> str | None:
 def write_result(
     result: dict, directory: str | Path, stem: str = "attention", markdown: str | None = None
 ) -> Path:
-    """Write `result` as JSON under `directory`, named after the device, and `markdown` beside it as
-    .md when given; returns the JSON's path."""
+    """Write `result` as strict JSON under `directory`, named after the device, and `markdown` beside it
+    as .md when given; returns the JSON's path."""
     slug = "".join(c if c.isalnum() else "-" for c in result["device"].lower()).strip("-")
     while "--" in slug:
         slug = slug.replace("--", "-")
     path = Path(directory) / f"{stem}-{slug}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    tmp.replace(path)
+    write_json(path, result)
     if markdown is not None:
-        path.with_suffix(".md").write_text(markdown + "\n")
+        write_text(path.with_suffix(".md"), markdown + "\n")
     return path

@@ -2,38 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-TMP_MARK = ".tmp-"
-
-
-def temp_name(path: Path) -> Path:
-    """The hidden temporary sibling of `path` (same suffix, so writers pick the same format)."""
-    return path.with_name(f".{path.stem}{TMP_MARK}{os.getpid()}{path.suffix}")
-
-
-def stale_temps(path: Path) -> list[Path]:
-    """Temporary files left for `path` by interrupted runs (of any process)."""
-    return sorted(path.parent.glob(f".{path.stem}{TMP_MARK}*{path.suffix}"))
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path to write; on success it is renamed to `path`, on error removed."""
-    path = Path(path)
-    tmp = temp_name(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+from dit_accel.atomic import atomic_path
 
 
 def to_uint8(frames: np.ndarray) -> np.ndarray:
@@ -83,9 +56,3 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
 
     with atomic_path(path) as tmp:
         PIL.Image.fromarray(to_uint8(image)).save(tmp, format="PNG")
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write `data` as indented JSON."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")

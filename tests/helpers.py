@@ -1,10 +1,28 @@
-"""Shared test utilities: random layouts and relative errors."""
+"""Shared test utilities: random layouts, relative errors, strict JSON, a dead pid."""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import torch
 
 from dit_accel.layout import BlockLayout, num_blocks
+from dit_accel.processes import pid_alive
+
+
+def strict_json(path: Path) -> dict:
+    """A JSON file loaded with a parser that rejects NaN and Infinity."""
+
+    def reject(constant: str) -> None:
+        raise ValueError(f"{path}: non-standard JSON constant {constant}")
+
+    return json.loads(path.read_text(), parse_constant=reject)
+
+
+def dead_pid() -> int:
+    """A pid no process on this machine has."""
+    return next(pid for pid in range(4_000_000, 4_100_000) if not pid_alive(pid))
 
 
 def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> float:

@@ -17,11 +17,13 @@ import pytest
 import torch
 
 import dit_accel.models.load as load_module
-from dit_accel.cli import main
+from dit_accel.cli import build_parser, generation_job, main
 from dit_accel.generate import Schedule, make_items, read_prompt_file, shard
 from dit_accel.methods import Draft
 from dit_accel.options import option_values
+from dit_accel.processes import HOST
 from dit_accel.video_io import read_video, write_video
+from tests.helpers import dead_pid, strict_json
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -39,8 +41,9 @@ def _ok(result: subprocess.CompletedProcess) -> str:
     return result.stdout
 
 
-def _sidecars(out: Path) -> dict[str, dict]:
-    return {path.stem: json.loads(path.read_text()) for path in sorted(out.glob("*.json"))}
+def _sidecars(folder: Path) -> dict[str, dict]:
+    """Sidecars of one run folder (<out>/<model>-<method>/) by their index and prompt words."""
+    return {path.stem[:-9]: strict_json(path) for path in sorted(folder.glob("*.json"))}
 
 
 def test_generate_a_batch_then_resume_skips_finished_items(tmp_path: Path) -> None:
@@ -78,12 +81,13 @@ def test_generate_a_batch_then_resume_skips_finished_items(tmp_path: Path) -> No
     ]
     assert "wrote 3 videos" in _ok(_cli(*args))
 
-    sidecars = _sidecars(out)
+    folder = out / "tiny-wan-draft"
+    sidecars = _sidecars(folder)
     assert list(sidecars) == ["00000-a-cat-runs", "00001-a-dog-jumps", "00002-a-red-car"]
     assert [s["seed"] for s in sidecars.values()] == [0, 7, 2]
     assert [s["batch_size"] for s in sidecars.values()] == [2, 2, 1]  # the 5-frame item is its own batch
     for stem, sidecar in sidecars.items():
-        assert sidecar["file"] == f"{stem}.mp4"
+        assert re.fullmatch(rf"{stem}-[0-9a-f]{{8}}\.mp4", sidecar["file"])
         assert sidecar["model"] == "tiny-wan" and sidecar["method"] == "draft"
         assert sidecar["options"] == {
             **Draft(density=0.5, block_size=16).options(),
@@ -91,21 +95,22 @@ def test_generate_a_batch_then_resume_skips_finished_items(tmp_path: Path) -> No
         }
         assert sidecar["steps"] == 2 and sidecar["seconds"] > 0
         assert 0.0 < sidecar["attention"]["density"] < 1.0 and sidecar["attention"]["calls"] > 0
-        frames = read_video(out / sidecar["file"])
+        frames = read_video(folder / sidecar["file"])
         assert frames.shape == (sidecar["frames"], 64, 64, 3) and frames.dtype == np.uint8
     assert [s["frames"] for s in sidecars.values()] == [9, 9, 5]
-    assert not list(out.glob(".*"))
+    assert [path.name for path in folder.glob(".*")] == [".claims"] and not list(
+        (folder / ".claims").iterdir()
+    )
 
-    # An interrupted item: its sidecar is missing and a temporary file was left behind.
-    (out / "00001-a-dog-jumps.json").unlink()
-    stale = out / ".00001-a-dog-jumps.tmp-999999.mp4"
+    # An interrupted item: its sidecar is missing and its dead writer left a temporary file behind.
+    (dog,) = folder.glob("00001-a-dog-jumps-*.json")
+    dog.unlink()
+    stale = folder / f".{dog.stem}.tmp-{dead_pid()}-{HOST}-0123abcd.mp4"
     stale.write_bytes(b"half a video")
-    kept = {
-        name: (out / name).stat().st_mtime_ns for name in ("00000-a-cat-runs.mp4", "00002-a-red-car.json")
-    }
-    assert "wrote 1 videos" in _ok(_cli(*args)) and not stale.exists()
-    assert {name: (out / name).stat().st_mtime_ns for name in kept} == kept
-    assert _sidecars(out)["00001-a-dog-jumps"]["seed"] == 7
+    kept = {path: path.stat().st_mtime_ns for path in folder.glob("0000[02]-*")}
+    assert "wrote 1 video to" in _ok(_cli(*args)) and not stale.exists()
+    assert {path: path.stat().st_mtime_ns for path in kept} == kept
+    assert _sidecars(folder)["00001-a-dog-jumps"]["seed"] == 7
 
 
 def test_two_processes_split_the_prompts(tmp_path: Path) -> None:
@@ -127,14 +132,95 @@ def test_two_processes_split_the_prompts(tmp_path: Path) -> None:
     outputs = [proc.communicate(timeout=600) for proc in procs]
     assert [proc.returncode for proc in procs] == [0, 0], [err[-2000:] for _, err in outputs]
     assert "wrote 2 videos" in outputs[0][0] and "(rank 0 of 2)" in outputs[0][0]
-    assert "wrote 1 videos" in outputs[1][0] and "(rank 1 of 2)" in outputs[1][0]
-    sidecars = _sidecars(out)
+    assert "wrote 1 video to" in outputs[1][0] and "(rank 1 of 2)" in outputs[1][0]
+    sidecars = _sidecars(out / "tiny-wan-radial")
     assert [(s["prompt"], s["rank"], s["world_size"]) for s in sidecars.values()] == [
         ("a cat", 0, 2),
         ("a dog", 1, 2),
         ("a bird", 0, 2),
     ]
-    assert len(list(out.glob("*.mp4"))) == 3
+    assert len(list(out.glob("*/*.mp4"))) == 3
+
+
+SMALL = [
+    "--model",
+    "tiny-wan",
+    "--steps",
+    "1",
+    "--height",
+    "32",
+    "--width",
+    "32",
+    "--frames",
+    "5",
+    "--no-progress",
+]
+
+
+def test_outputs_of_different_settings_never_collide_and_a_rerun_is_skipped(tmp_path, capsys) -> None:
+    out = tmp_path / "out"
+    runs = [
+        ["--method", "radial"],
+        ["--method", "draft"],
+        ["--method", "radial", "--decay", "0.5"],
+        ["--method", "radial", "--seed", "3"],
+        ["--method", "radial", "--steps", "2"],
+    ]
+    for run in runs:
+        assert main(["generate", *SMALL, *run, "--prompt", "a cat runs", "--out", str(out)]) == 0
+        assert "wrote 1 video to" in capsys.readouterr().out
+    media = sorted(out.glob("*/*.mp4"))
+    assert len(media) == len(runs) and {path.parent.name for path in media} == {
+        "tiny-wan-radial",
+        "tiny-wan-draft",
+    }
+    recorded = [strict_json(path.with_suffix(".json")) for path in media]
+    assert sorted((r["method"], r["options"].get("decay"), r["seed"], r["steps"]) for r in recorded) == [
+        ("draft", None, 0, 1),
+        ("radial", 0.2, 0, 1),
+        ("radial", 0.2, 0, 2),
+        ("radial", 0.2, 3, 1),
+        ("radial", 0.5, 0, 1),
+    ]
+    stamps = {path: path.stat().st_mtime_ns for path in media}
+    for run in runs:
+        assert main(["generate", *SMALL, *run, "--prompt", "a cat runs", "--out", str(out)]) == 0
+        assert "nothing to do in" in capsys.readouterr().out
+    assert {path: path.stat().st_mtime_ns for path in out.glob("*/*.mp4")} == stamps
+
+
+def test_the_readme_quickstart_names_the_file_generate_writes(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    quickstart = readme[readme.index("## Quickstart") :]
+    named = re.search(r"`outputs/([^`]+\.mp4)`", quickstart).group(1)
+    prompt = re.search(r'dit-accel generate --prompt "([^"]+)"', quickstart).group(1)
+    args = build_parser().parse_args(
+        ["generate", "--prompt", prompt, "--device", "cpu", "--out", str(tmp_path)]
+    )
+    job, items = generation_job(args)
+    assert job.media_path(items[0]).relative_to(tmp_path).as_posix() == named
+
+
+def test_processes_sharing_one_out_all_succeed_and_make_every_item_once(tmp_path: Path) -> None:
+    """Three independent processes on one --out (as on three machines sharing a file system)."""
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("".join(f"a cat number {i} runs\n" for i in range(3)))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "dit_accel.cli", "generate", *SMALL, "--steps", "2"]
+    command += ["--method", "draft", "--prompts", str(prompts), "--out", str(out)]
+    procs = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)
+    ]
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0, 0], [err[-2000:] for _, err in outputs]
+    made = [re.search(r"wrote (\d+) videos? to", stdout) for stdout, _ in outputs]
+    assert all(made) and sum(int(m.group(1)) for m in made) == 3, [stdout for stdout, _ in outputs]
+    folder = out / "tiny-wan-draft"
+    sidecars = _sidecars(folder)
+    assert sorted(sidecars) == [f"0000{i}-a-cat-number-{i}-runs" for i in range(3)]
+    assert {s["pid"] for s in sidecars.values()} <= {proc.pid for proc in procs}
+    assert len(list(folder.glob("*.mp4"))) == 3 and not list((folder / ".claims").iterdir())
+    assert [path.name for path in folder.glob(".*")] == [".claims"]  # no temporary file left
 
 
 def test_eval_writes_results_report_and_plot(tmp_path: Path) -> None:
@@ -144,7 +230,7 @@ def test_eval_writes_results_report_and_plot(tmp_path: Path) -> None:
         "--out", str(out), "--cache", str(cache), "--no-progress",
     )  # fmt: skip
     assert "| draft |" in _ok(result)
-    results = json.loads((out / "results.json").read_text())
+    results = strict_json(out / "results.json")
     stock, draft = results["methods"]
     assert stock["label"] == "stock" and stock["psnr"] == 100.0 and stock["ssim"] == pytest.approx(1.0)
     assert math.isfinite(draft["psnr"]) and 5.0 < draft["psnr"] < 100.0 and 0.0 < draft["ssim"] < 1.0

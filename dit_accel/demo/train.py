@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import json
 import math
 import time
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from dit_accel.atomic import json_text
 from dit_accel.demo.checkpoint import (
     checkpoint_dir,
     checkpoints,
@@ -232,9 +232,10 @@ def train(args: argparse.Namespace) -> Path:
                 "lr": lr_at(run.step - 1, args),
                 "minutes": round((time.monotonic() - start) / 60, 2),  # since this (re)start
             }
-            print(json.dumps(record), flush=True)
+            line = json_text(record, indent=None)
+            print(line, flush=True)
             with (args.out / "log.jsonl").open("a") as log:
-                log.write(json.dumps(record) + "\n")
+                log.write(line + "\n")
             losses = []
         if run.step % args.save_every == 0:
             last = save_checkpoint(args.out, run.step, run.ema, run.state(args), keep=args.keep)

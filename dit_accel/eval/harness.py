@@ -20,10 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from dit_accel.atomic import atomic_path, json_text, write_json
 from dit_accel.eval.metrics import Metrics, psnr, ssim
 from dit_accel.generate import STOCK, MethodSetting, PromptItem, call_pipeline, install
 from dit_accel.models.spec import ModelSpec
-from dit_accel.video_io import atomic_path, to_uint8
+from dit_accel.video_io import to_uint8
 
 REFERENCE = MethodSetting(STOCK)
 
@@ -76,7 +77,7 @@ class ReferenceCache:
 
     @staticmethod
     def key(fields: dict[str, Any]) -> str:
-        return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:32]
+        return hashlib.sha256(json_text(fields, indent=None, sort_keys=True).encode()).hexdigest()[:32]
 
     def load(self, key: str) -> Run | None:
         frames_path, meta_path = self.root / f"{key}.npz", self.root / f"{key}.json"
@@ -90,8 +91,7 @@ class ReferenceCache:
         self.root.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.root / f"{key}.npz") as tmp:
             np.savez_compressed(tmp, frames=run.frames)
-        with atomic_path(self.root / f"{key}.json") as tmp:
-            tmp.write_text(json.dumps({"fields": fields, "timings": run.timings()}, indent=2, default=str))
+        write_json(self.root / f"{key}.json", {"fields": fields, "timings": run.timings()})
 
 
 def run_once(pipe: Any, config: EvalConfig, item: PromptItem, setting: MethodSetting) -> Run:
@@ -200,7 +200,7 @@ def evaluate_setting(
     totals, reference_totals = _totals(runs), _totals(reference)
     return {
         "label": setting.name,
-        **json.loads(json.dumps(setting.describe())),
+        **json.loads(json_text(setting.describe(), indent=None)),
         **totals,
         "speedup": _ratio(reference_totals["seconds"], totals["seconds"]),
         "attention_speedup": _ratio(

@@ -6,9 +6,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from dit_accel.atomic import atomic_path, write_json, write_text
 from dit_accel.eval.metrics import PSNR_CAP_DB
 from dit_accel.generate.settings import STOCK
-from dit_accel.video_io import atomic_path, write_json
+from dit_accel.words import plural
 
 COLUMNS = (
     ("setting", "label", "{}"),
@@ -51,15 +52,16 @@ def format_report(results: dict[str, Any]) -> str:
     skipped = "".join(f"- {line}\n" for line in results["skipped_metrics"].values())
     return (
         f"# dit-accel eval: {results['model']}\n\n"
-        f"{len(results['prompts'])} prompts, {size['frames']} frames of {size['height']}x{size['width']} "
-        f"(first prompt), {results['steps']} steps, guidance {results['guidance']}, "
-        f"{results['device']} {results['dtype']}, torch {results['torch']}.\n\n"
+        f"{plural(len(results['prompts']), 'prompt')}, {size['frames']} frames of "
+        f"{size['height']}x{size['width']} (first prompt), {results['steps']} steps, "
+        f"guidance {results['guidance']}, {results['device']} {results['dtype']}, "
+        f"torch {results['torch']}.\n\n"
         f"{results_table(results)}\n\n"
         "Speedup: stock wall time / method wall time of the whole pipeline call, summed over prompts. "
         "Attn speedup: stock attention seconds / (method attention + planning seconds). The stock reference "
         "runs the model's own attention (diffusers' dispatcher) behind the same processor; every setting is "
         "warmed up once untimed"
-        + (f" (stock timings of {cached} prompts come from the reference cache)" if cached else "")
+        + (f" (stock timings of {plural(cached, 'prompt')} come from the reference cache)" if cached else "")
         + f". PSNR: per-frame over the 8-bit range, averaged; identical frames count {PSNR_CAP_DB:.0f} dB. "
         "SSIM / LPIPS: per frame, averaged. FID: all frames of a method against all stock frames.\n"
         + (f"\nSkipped metrics:\n{skipped}" if skipped else "")
@@ -100,7 +102,6 @@ def write_results(results: dict[str, Any], out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {name: out / name for name in ("results.json", "report.md", "tradeoff.png")}
     write_json(paths["results.json"], results)
-    with atomic_path(paths["report.md"]) as tmp:
-        tmp.write_text(format_report(results))
+    write_text(paths["report.md"], format_report(results))
     plot_tradeoff(results, paths["tradeoff.png"])
     return paths

@@ -1,7 +1,7 @@
 """Batch generation: method settings, prompt items, resumable generation of videos (or images) with
 JSON sidecars, split across processes."""
 
-from dit_accel.generate.batch import GenerationJob, call_pipeline, run_generation
+from dit_accel.generate.batch import GenerationJob, call_pipeline, pending_items, run_generation
 from dit_accel.generate.items import PromptItem, make_items, process_rank, read_prompt_file, shard
 from dit_accel.generate.settings import (
     SCHEDULE_OPTIONS,
@@ -23,6 +23,7 @@ __all__ = [
     "call_pipeline",
     "install",
     "make_items",
+    "pending_items",
     "process_rank",
     "read_prompt_file",
     "Schedule",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,11 +14,14 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from dit_accel.atomic import json_text, orphaned_temps, write_json
+from dit_accel.generate.claims import Claim, Claims
 from dit_accel.generate.items import PromptItem, process_rank
 from dit_accel.generate.settings import MethodSetting, install
 from dit_accel.models.spec import ModelSpec
 from dit_accel.pipelines.stats import summarize
-from dit_accel.video_io import stale_temps, write_image, write_json, write_video
+from dit_accel.processes import HOST
+from dit_accel.video_io import write_image, write_video
 
 
 @dataclass(frozen=True)
@@ -32,11 +38,10 @@ class GenerationJob:
     device: str = "cpu"
     dtype: str = "float32"
 
-    def media_path(self, item: PromptItem) -> Path:
-        return self.out / f"{item.stem}{'.png' if self.spec.is_image else '.mp4'}"
-
-    def sidecar_path(self, item: PromptItem) -> Path:
-        return self.out / f"{item.stem}.json"
+    @property
+    def folder(self) -> Path:
+        """Where this run's files go: <out>/<model>-<method>/."""
+        return self.out / f"{self.spec.name}-{self.setting.method}"
 
     def request(self, item: PromptItem) -> dict[str, Any]:
         """What determines an item's output; a finished item whose sidecar says otherwise is redone."""
@@ -50,8 +55,21 @@ class GenerationJob:
             "guidance": self.guidance,
             "model": self.spec.name,
             "model_path": self.model_path,
-            **json.loads(json.dumps(self.setting.describe())),
+            "dtype": self.dtype,
+            **json.loads(json_text(self.setting.describe(), indent=None)),
         }
+
+    def base(self, item: PromptItem) -> Path:
+        """An item's files without suffix: <folder>/<index>-<prompt words>-<id>, the id a hash of the
+        whole request, so that two settings never share a file and a rerun finds its own."""
+        digest = hashlib.sha256(json_text(self.request(item), indent=None, sort_keys=True).encode())
+        return self.folder / f"{item.stem}-{digest.hexdigest()[:8]}"
+
+    def media_path(self, item: PromptItem) -> Path:
+        return self.base(item).with_suffix(".png" if self.spec.is_image else ".mp4")
+
+    def sidecar_path(self, item: PromptItem) -> Path:
+        return self.base(item).with_suffix(".json")
 
     def is_finished(self, item: PromptItem) -> bool:
         """Media and sidecar exist and the sidecar records this very request."""
@@ -88,21 +106,12 @@ def call_pipeline(
     return out.images if spec.is_image else out.frames
 
 
-def _batches(items: list[PromptItem], batch_size: int) -> list[list[PromptItem]]:
-    """Consecutive runs of same-size items, cut at `batch_size`."""
-    batches: list[list[PromptItem]] = []
-    for item in items:
-        if batches and len(batches[-1]) < batch_size and batches[-1][0].size == item.size:
-            batches[-1].append(item)
-        else:
-            batches.append([item])
-    return batches
-
-
-def _write(job: GenerationJob, item: PromptItem, media: Any, record: dict[str, Any]) -> None:
+def _write(job: GenerationJob, item: PromptItem, media: Any, record: dict[str, Any], stale_s: float) -> None:
+    """Media first, then the sidecar that marks the item finished; temporary files of gone writers of
+    this item are removed (only its claim holder gets here, so no live process is writing them)."""
     path = job.media_path(item)
-    for stale in stale_temps(path) + stale_temps(job.sidecar_path(item)):
-        stale.unlink(missing_ok=True)
+    for orphan in orphaned_temps(path, stale_s) + orphaned_temps(job.sidecar_path(item), stale_s):
+        orphan.unlink(missing_ok=True)
     if job.spec.is_image:
         write_image(path, media)
     else:
@@ -110,39 +119,75 @@ def _write(job: GenerationJob, item: PromptItem, media: Any, record: dict[str, A
     write_json(job.sidecar_path(item), {**job.request(item), **record, "file": path.name})
 
 
+def _claimed_batches(
+    job: GenerationJob, items: list[PromptItem], claims: Claims, counts: dict[str, int]
+) -> Iterator[list[tuple[PromptItem, Claim]]]:
+    """Batches of same-size items this process has claimed, claimed one batch at a time so that other
+    processes get the rest. Items finished meanwhile or held by a live process are counted, not made."""
+    batch: list[tuple[PromptItem, Claim]] = []
+    for item in items:
+        if batch and (len(batch) == job.batch_size or batch[0][0].size != item.size):
+            yield batch
+            batch = []
+        claim = claims.take(job.base(item))
+        if claim is None:
+            counts["busy"] += 1
+        elif job.is_finished(item):
+            claims.release(claim)
+            counts["skipped"] += 1
+        else:
+            batch.append((item, claim))
+    if batch:
+        yield batch
+
+
+def pending_items(job: GenerationJob, items: list[PromptItem]) -> list[PromptItem]:
+    """Items neither finished nor being made by another live process."""
+    claims = Claims()
+    return [i for i in items if not job.is_finished(i) and not claims.held_by_other(job.base(i))]
+
+
 def run_generation(
     pipe: Any, job: GenerationJob, items: list[PromptItem], progress: bool = True
 ) -> dict[str, int]:
-    """Generate every unfinished item of `items` into `job.out`. Returns counts {"done", "skipped"}."""
+    """Make every item of `items` that is neither finished nor claimed by another live process, into
+    `job.folder`. Any number of processes may share the folder. Returns counts {"done": made here,
+    "skipped": already finished, "busy": being made by another process}."""
+    counts = {"done": 0, "skipped": 0, "busy": 0}
     pending = [item for item in items if not job.is_finished(item)]
-    skipped = len(items) - len(pending)
+    counts["skipped"] = len(items) - len(pending)
     if not pending:
-        return {"done": 0, "skipped": skipped}
-    job.out.mkdir(parents=True, exist_ok=True)
+        return counts
+    job.folder.mkdir(parents=True, exist_ok=True)
     pipe.set_progress_bar_config(desc="steps", leave=False, disable=not progress)
     rank, world, _ = process_rank()
     handle = install(pipe, job.setting, job.steps)
     try:
-        with tqdm(total=len(pending), desc="videos", unit="item", disable=not progress) as bar:
-            for batch in _batches(pending, job.batch_size):
+        bar = tqdm(total=len(pending), desc="items", unit="item", disable=not progress)
+        with Claims() as claims, bar:
+            for batch in _claimed_batches(job, pending, claims, counts):
                 first = len(handle.runtime.records)
                 start = time.perf_counter()
-                media = call_pipeline(pipe, job.spec, batch, job.steps, job.guidance)
+                media = call_pipeline(pipe, job.spec, [item for item, _ in batch], job.steps, job.guidance)
                 seconds = time.perf_counter() - start
-                attention = summarize(handle.runtime.records[first:])
                 record = {
                     "seconds": seconds / len(batch),
                     "batch_seconds": seconds,
                     "batch_size": len(batch),
-                    "attention": attention,
+                    "attention": summarize(handle.runtime.records[first:]),
                     "device": job.device,
-                    "dtype": job.dtype,
                     "rank": rank,
                     "world_size": world,
+                    "host": HOST,
+                    "pid": os.getpid(),
                 }
-                for item, result in zip(batch, media, strict=True):
-                    _write(job, item, result, record)
+                for (item, claim), result in zip(batch, media, strict=True):
+                    if claims.holds(claim):  # else it was taken over as stale: its new owner writes it
+                        _write(job, item, result, record, claims.stale_after_s)
+                        counts["done"] += 1
+                    claims.release(claim)
                 bar.update(len(batch))
+            bar.update(bar.total - bar.n)
     finally:
         handle.remove()
-    return {"done": len(pending), "skipped": skipped}
+    return counts
