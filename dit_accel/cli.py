@@ -218,14 +218,22 @@ def _load(spec: Any, args: argparse.Namespace, device: str, dtype: str) -> Any:
 
 
 def generation_job(args: argparse.Namespace) -> tuple[Any, list]:
-    """generate's job and this process's items, every argument checked; nothing is loaded."""
+    """generate's job and this process's items (its context-parallel group's), every argument
+    checked; nothing is loaded."""
+    import torch
+
     from dit_accel.generate import GenerationJob, process_rank, shard
+    from dit_accel.generate.groups import ContextGroups, context_error
 
     spec, items, device, dtype = _common(args)
     setting = method_setting(args, spec.recommended)
     if args.batch_size < 1:
         raise UsageError("--batch-size", f"must be >= 1, got {args.batch_size}")
     rank, world, _ = process_rank()
+    reason = context_error(args.context_parallel, world, torch.accelerator.device_count())
+    if reason:
+        raise UsageError("--context-parallel", reason)
+    groups = ContextGroups(rank, world, args.context_parallel)
     job = GenerationJob(
         spec=spec,
         setting=setting,
@@ -237,19 +245,27 @@ def generation_job(args: argparse.Namespace) -> tuple[Any, list]:
         device=device,
         dtype=dtype,
     )
-    return job, shard(items, rank, world)
+    return job, shard(items, groups.group, groups.groups)
 
 
 def _generate(args: argparse.Namespace) -> int:
     from dit_accel.generate import pending_items, process_rank, run_generation
+    from dit_accel.generate.groups import ContextGroup, ContextGroups
 
     job, mine = generation_job(args)
-    if not pending_items(job, mine):
+    rank, world, _ = process_rank()
+    groups = ContextGroups(rank, world, args.context_parallel)
+    group = ContextGroup(groups, job.device) if groups.context > 1 else None
+    nothing = not pending_items(job, mine)
+    if group.from_leader(nothing) if group is not None else nothing:
         print(f"nothing to do in {job.folder}: {plural(len(mine), 'item')}, done or being made elsewhere")
         return 0
     pipe = _load(job.spec, args, job.device, job.dtype)
-    rank, world, _ = process_rank()
-    counts = run_generation(pipe, job, mine, progress=not args.no_progress and rank == 0)
+    if group is not None:
+        group.enable(pipe)
+    counts = run_generation(pipe, job, mine, progress=not args.no_progress and rank == 0, group=group)
+    if not groups.leader:
+        return 0
     where = f" (rank {rank} of {world})" if world > 1 else ""
     busy = f"; {counts['busy']} being made by other processes" if counts["busy"] else ""
     noun = "image" if job.spec.is_image else "video"
@@ -419,6 +435,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     generate.add_argument(
         "--out", type=Path, default=Path("outputs"), metavar="DIR", help="output folder (default outputs/)"
+    )
+    generate.add_argument(
+        "--context-parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="under torchrun: N ranks (GPUs) make each video together (Ulysses); groups split the prompts",
     )
     generate.set_defaults(run=_generate)
 

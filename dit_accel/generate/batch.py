@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from dit_accel.atomic import json_text, orphaned_temps, write_json
 from dit_accel.generate.claims import Claim, Claims
+from dit_accel.generate.groups import ContextGroup
 from dit_accel.generate.items import PromptItem, process_rank
 from dit_accel.generate.settings import MethodSetting, install
 from dit_accel.models.spec import ModelSpec
@@ -148,13 +149,22 @@ def pending_items(job: GenerationJob, items: list[PromptItem]) -> list[PromptIte
 
 
 def run_generation(
-    pipe: Any, job: GenerationJob, items: list[PromptItem], progress: bool = True
+    pipe: Any,
+    job: GenerationJob,
+    items: list[PromptItem],
+    progress: bool = True,
+    group: ContextGroup | None = None,
 ) -> dict[str, int]:
     """Make every item of `items` that is neither finished nor claimed by another live process, into
     `job.folder`. Any number of processes may share the folder. Returns counts {"done": made here,
-    "skipped": already finished, "busy": being made by another process}."""
+    "skipped": already finished, "busy": being made by another process}.
+
+    group: the context-parallel group that makes each video together; its leader decides what is
+    pending, claims the batches and writes them, the others compute the same batches with it."""
     counts = {"done": 0, "skipped": 0, "busy": 0}
     pending = [item for item in items if not job.is_finished(item)]
+    if group is not None:
+        pending = group.from_leader(pending)
     counts["skipped"] = len(items) - len(pending)
     if not pending:
         return counts
@@ -165,7 +175,9 @@ def run_generation(
     try:
         bar = tqdm(total=len(pending), desc="items", unit="item", disable=not progress)
         with Claims() as claims, bar:
-            for batch in _claimed_batches(job, pending, claims, counts):
+            leads = group is None or group.groups.leader
+            batches = _claimed_batches(job, pending, claims, counts) if leads else None
+            for batch in batches if group is None else group.shared(batches):
                 first = len(handle.runtime.records)
                 start = time.perf_counter()
                 media = call_pipeline(pipe, job.spec, [item for item, _ in batch], job.steps, job.guidance)
@@ -178,10 +190,13 @@ def run_generation(
                     "device": job.device,
                     "rank": rank,
                     "world_size": world,
+                    "context_parallel": 1 if group is None else group.groups.context,
                     "host": HOST,
                     "pid": os.getpid(),
                 }
                 for (item, claim), result in zip(batch, media, strict=True):
+                    if claim is None:  # a follower of a context-parallel group: its leader writes
+                        continue
                     if claims.holds(claim):  # else it was taken over as stale: its new owner writes it
                         _write(job, item, result, record, claims.stale_after_s)
                         counts["done"] += 1

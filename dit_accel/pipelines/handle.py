@@ -16,6 +16,7 @@ from dit_accel.pipelines.runtime import StepRuntime, attention_sites
 from dit_accel.pipelines.schedule import DenseSchedule
 from dit_accel.pipelines.stats import StepLayerStats, aggregate, summarize
 from dit_accel.processors.adapters import ADAPTERS, FAMILIES, adapter_for_transformer
+from dit_accel.processors.parallel import context_parallel_config, share_context_parallel_config
 from dit_accel.processors.processor import SparseAttnProcessor
 
 
@@ -93,15 +94,17 @@ class AccelerationHandle:
         """Per (generation, step, model, layer): calls, density, planning / attention seconds, hits."""
         return aggregate(self.runtime.records)
 
-    def summary(self) -> dict[str, float | int]:
-        """Totals over all recorded calls."""
-        return summarize(self.runtime.records)
+    def summary(self) -> dict[str, Any]:
+        """Totals over all recorded calls, and `dense_causes`: how many calls ran dense for each reason
+        (`"schedule"`, `"attention mask"`, ...)."""
+        return {**summarize(self.runtime.records), "dense_causes": dict(self.runtime.dense_causes)}
 
     def remove(self) -> None:
         """Restore the original processors (the same objects) and the transformers' forward and hooks."""
         for item in self._installed:
             module = item.transformer
             module.set_attn_processor(dict(item.processors))
+            share_context_parallel_config(module)
             registry = HookRegistry.check_if_exists_or_initialize(module)
             registry.remove_hook(STEP_CONTEXT_HOOK, recurse=False)
             if not registry.hooks:
@@ -159,9 +162,15 @@ def accelerate(
         config.timing,
         total_steps=lambda context: _total_steps(pipe, config, context),
     )
-    processor = SparseAttnProcessor(config.method, min_seq_len=config.min_seq_len, runtime=runtime)
+    # One processor per transformer: each carries its transformer's context-parallel config (checked here,
+    # before anything is installed), as `enable_parallelism` gives it to processors set before it.
+    processors = []
+    for _, module in transformers:
+        processor = SparseAttnProcessor(config.method, min_seq_len=config.min_seq_len, runtime=runtime)
+        processor._parallel_config = context_parallel_config(module)
+        processors.append(processor)
     installed = []
-    for name, module in transformers:
+    for (name, module), processor in zip(transformers, processors, strict=True):
         installed.append(
             _Installed(
                 name=name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -60,6 +61,7 @@ class StepRuntime(PlanningContext):
         self.timing = timing
         self.state = StepState()
         self.records: list[CallRecord] = []
+        self.dense_causes: Counter[str] = Counter()
         self.sites: dict[int, Site] = {}
         self._total_steps = total_steps
         self._video_grid: tuple[int, int, int] | None = None
@@ -102,6 +104,9 @@ class StepRuntime(PlanningContext):
         """The plan each (site, branch) last ran sparse attention with in this generation (a static
         method's sites share one plan); calls that ran dense leave no entry."""
         return dict(self._last)
+
+    def dense(self, cause: str) -> None:
+        self.dense_causes[cause] += 1
 
     def clock(self, device: torch.device) -> float:
         if self.timing and device.type == "cuda":

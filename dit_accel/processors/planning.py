@@ -50,6 +50,9 @@ class PlanningContext:
         """A timestamp in seconds for the stats; the bare runtime records nothing."""
         return 0.0
 
+    def dense(self, cause: str) -> None:
+        """One call ran dense because of `cause` (`processors.notices`); the bare runtime counts nothing."""
+
     def record(
         self,
         site: Hashable | None,

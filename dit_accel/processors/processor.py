@@ -10,8 +10,12 @@ import torch
 
 from dit_accel.grid import TokenGrid
 from dit_accel.methods.base import Method
+from dit_accel.processors import notices
 from dit_accel.processors.adapters import Adapter, adapter_for
+from dit_accel.processors.adapters.plain import PlainAttentionAdapter
+from dit_accel.processors.parallel import ContextShards, context_parallel, unsupported_layout
 from dit_accel.processors.planning import PlanningContext
+from dit_accel.processors.ring import Ring
 from dit_accel.processors.stock import stock_attention
 
 _NO_GRID = (
@@ -66,6 +70,8 @@ class SparseAttnProcessor:
         self.min_seq_len = min_seq_len
         self.runtime = runtime if runtime is not None else PlanningContext()
         self._stock: dict[type[Adapter], Any] = {}
+        self._notices = notices.DenseNotices()
+        self._shards: ContextShards | None = None
 
     def __call__(
         self,
@@ -76,7 +82,9 @@ class SparseAttnProcessor:
         image_rotary_emb: Any = None,
     ) -> Any:
         adapter = adapter_for(attn, encoder_hidden_states, image_rotary_emb)
-        if self._parallel_config is not None or not adapter.accelerates(attn, encoder_hidden_states):
+        if not adapter.accelerates(attn, encoder_hidden_states):
+            if isinstance(adapter, PlainAttentionAdapter):
+                self._note_dense(notices.MODULE, attn)
             stock = self._stock_processor(adapter)
             return stock(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
         return adapter.forward(
@@ -111,23 +119,56 @@ class SparseAttnProcessor:
         mask:      the stock attention mask; a call with a mask runs dense unless `key_len` explains it.
         key_len:   int `[B]` valid keys per batch element (a key-padding mask over trailing text tokens).
         find_grid: reads (frames, height, width) from the call's own inputs (e.g. Wan's rotary table).
+
+        Under context parallelism q/k/v hold this rank's sequence chunk (`processors/parallel.py`; the
+        grid then comes from `grid=` or `accelerate()`).
         """
         site = self.runtime.site(attn)
-        seq_len = q.shape[1]
+        cp = context_parallel(self._parallel_config)
+        if cp is None:
+            return self._attend(attn, site, q, k, v, text_len, text_first, mask, key_len, find_grid)
+        cause = unsupported_layout(cp, text_len, mask, key_len)
+        if cause is not None:
+            return self._dense(attn, site, q, k, v, mask, cause, parallel_config=self._parallel_config)
+        if self._shards is None or self._shards.config is not cp:
+            self._shards = ContextShards(cp)
+        q, k, v = self._shards.gather(q, k, v)
+        out = self._attend(
+            attn, site, q, k, v, text_len, text_first, None, None, None, ring=self._shards.ring
+        )
+        return self._shards.scatter(out)
+
+    def _attend(
+        self,
+        attn: torch.nn.Module,
+        site: Hashable | None,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        text_len: int | None,
+        text_first: bool,
+        mask: torch.Tensor | None,
+        key_len: torch.Tensor | None,
+        find_grid: Callable[[], tuple[int, int, int] | None] | None,
+        ring: Ring | None = None,
+    ) -> torch.Tensor:
+        """`attend` on k/v `[B, S, H, D]` holding the whole sequence, and q the same (with `ring`: this
+        rank's chunk of the queries)."""
+        seq_len = k.shape[1]
         lengths = key_len.tolist() if key_len is not None else None
         if lengths is not None and min(lengths) == seq_len:
             mask = lengths = None  # nothing is padded
-        if (
-            seq_len < self.min_seq_len
-            or self.runtime.is_dense(site)
-            or (mask is not None and lengths is None)
-        ):
-            return self._dense(site, q, k, v, mask)
+        if self.runtime.is_dense(site):
+            return self._dense(attn, site, q, k, v, mask, notices.SCHEDULE)
+        if seq_len < self.min_seq_len:
+            return self._dense(attn, site, q, k, v, mask, notices.SHORT)
+        if mask is not None and lengths is None:
+            return self._dense(attn, site, q, k, v, mask, notices.MASK)
         grid = self._grid(seq_len, text_len, text_first, find_grid)
         if lengths is None:
-            return self._sparse(site, q, k, v, grid)
+            return self._sparse(site, q, k, v, grid, ring)
         if grid.text_first or min(lengths) < grid.video_len:
-            return self._dense(site, q, k, v, mask)
+            return self._dense(attn, site, q, k, v, mask, notices.MASK)
         return self._sparse_padded(site, q, k, v, grid, lengths)
 
     def _grid(
@@ -150,27 +191,42 @@ class SparseAttnProcessor:
             )
         return TokenGrid(frames, height, width, text_len=text, text_first=text_first)
 
+    def _note_dense(self, cause: str, attn: torch.nn.Module) -> None:
+        self._notices.note(cause, type(attn).__name__)
+        self.runtime.dense(cause)
+
     def _dense(
         self,
+        attn: torch.nn.Module,
         site: Hashable | None,
         q: torch.Tensor,
         k: torch.Tensor,
         v: torch.Tensor,
         mask: torch.Tensor | None,
+        cause: str,
+        parallel_config: Any = None,
     ) -> torch.Tensor:
+        self._note_dense(cause, attn)
         start = self.runtime.clock(q.device)
-        out = stock_attention(q, k, v, mask, backend=self._attention_backend)
+        out = stock_attention(q, k, v, mask, backend=self._attention_backend, parallel_config=parallel_config)
         elapsed = self.runtime.clock(q.device) - start
         self.runtime.record(site, plan=None, plan_s=0.0, attention_s=elapsed, cache_hit=False)
         return out
 
     def _sparse(
-        self, site: Hashable | None, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, grid: TokenGrid
+        self,
+        site: Hashable | None,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        grid: TokenGrid,
+        ring: Ring | None = None,
     ) -> torch.Tensor:
         start = self.runtime.clock(q.device)
-        plan, hit = self.runtime.plan(site, self.method, q, k, grid)
+        method = self.method if ring is None else ring.planner(self.method)
+        plan, hit = self.runtime.plan(site, method, q, k, grid)
         planned = self.runtime.clock(q.device)
-        out = plan.run(q, k, v)
+        out = plan.run(q, k, v) if ring is None else ring.run(plan, q, k, v)
         done = self.runtime.clock(q.device)
         self.runtime.record(
             site, plan=plan, plan_s=planned - start, attention_s=done - planned, cache_hit=hit
