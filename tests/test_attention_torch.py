@@ -7,6 +7,7 @@ import torch
 
 import dit_accel as da
 from dit_accel import BlockLayout
+from dit_accel.kernels.block_sparse import torch_sparse
 from tests.helpers import random_layout, rel_l2
 
 CASES = [
@@ -58,6 +59,39 @@ def test_dense_layout_matches_sdpa_with_strided_inputs():
         q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=0.3
     ).transpose(1, 2)
     assert rel_l2(out, ref) < 1e-5
+
+
+@pytest.mark.parametrize("need_lse", [False, True], ids=["fused", "lse"])
+def test_uneven_rows_in_several_chunks_match_reference(monkeypatch, need_lse):
+    """Rows listing 1 to all key blocks, sorted into many small chunks (some padded, some with the partial
+    last block): every row still gets exactly its own blocks."""
+    monkeypatch.setattr(torch_sparse, "_CHUNK_BYTES", 64 * 64 * 16 * 4 * 3)
+    g = torch.Generator().manual_seed(5)
+    q, k, v = _inputs(2, 1000, 1000, 3, 16, torch.float32, g)
+    n = 16
+    widths = torch.randint(1, n + 1, (2, 3, n, 1), generator=g)
+    mask = torch.rand(2, 3, n, n, generator=g).argsort(-1) < widths  # `widths` random blocks per row
+    mask[0, 0, 3] = False  # one empty row
+    layout = BlockLayout.from_mask(mask, 1000, 1000, 64, 64)
+    got = torch_sparse.block_sparse_attention_torch(
+        q, k, v, layout.kv_counts, layout.kv_indices, 64, 64, 0.25, need_lse=need_lse
+    )
+    ref, ref_lse = da.block_sparse_attention(
+        q.double(), k.double(), v.double(), layout, scale=0.25, return_lse=True, backend="reference"
+    )
+    assert rel_l2(got[0], ref) < 1e-5
+    assert torch.all(got[0][0, 192:256, 0] == 0)
+    if need_lse:
+        finite = torch.isfinite(ref_lse)
+        assert torch.equal(finite, torch.isfinite(got[1]))
+        assert torch.allclose(got[1][finite], ref_lse[finite].float(), atol=1e-4)
+
+
+def test_chunks_stay_within_the_spread_and_the_budget():
+    counts = [1, 1, 2, 8, 8, 9, 9, 9, 30, 31]
+    # At most 20 listed blocks per chunk; a row over the budget still gets a chunk of its own.
+    ranges = torch_sparse._chunks(counts, torch_sparse._CHUNK_BYTES // 20)
+    assert ranges == [(0, 3), (3, 5), (5, 7), (7, 8), (8, 9), (9, 10)]
 
 
 def test_per_batch_and_per_head_layouts_are_respected():

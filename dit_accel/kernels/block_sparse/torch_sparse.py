@@ -1,8 +1,11 @@
 """Block-sparse attention in plain PyTorch: gathers only the listed key blocks of each query block
 and attends over chunks of query blocks, so cost follows the density and memory stays bounded.
 
-Without LSE, each chunk is one fused SDPA call (flash kernel on CPU); with LSE, an explicit fp32
-softmax that also returns the log-sum-exp.
+Rows (one query block of one batch-head) are sorted by how many key blocks they list and chunked so
+that a chunk's rows list about as many blocks: a chunk is padded to its own longest row, not to the
+layout's, so uneven layouts cost their mean row, not their longest. Without LSE, each chunk is one
+fused SDPA call (flash kernel on CPU) and a layout that lists every key block is one plain SDPA call;
+with LSE, an explicit fp32 softmax that also returns the log-sum-exp.
 """
 
 from __future__ import annotations
@@ -15,16 +18,40 @@ from dit_accel.kernels.blocks import num_blocks
 # Upper bound on the gathered keys + values (fused path) or scores (LSE path) of one chunk. Small
 # enough to stay cache-friendly, large enough that per-chunk overhead is negligible.
 _CHUNK_BYTES = 16 * 2**20
+# A chunk's rows list at most this share more key blocks than its first (shortest) row.
+_CHUNK_SPREAD = 1 / 8
 
 
 def _blocks(x: torch.Tensor, block: int, dtype: torch.dtype) -> torch.Tensor:
-    """`[B, S, H, D]` -> `[B*H, n_blocks, block, D]`, zero-padded at the tail."""
+    """`[B, S, H, D]` -> `[B*H*n_blocks, block, D]` (batch-head major), zero-padded at the tail."""
     b, s, h, d = x.shape
     n = num_blocks(s, block)
     x = x.to(dtype).permute(0, 2, 1, 3)  # [B, H, S, D]
     if n * block != s:
         x = F.pad(x, (0, 0, 0, n * block - s))
-    return x.reshape(b * h, n, block, d)
+    return x.reshape(b * h * n, block, d)
+
+
+def _chunks(counts: list[int], row_bytes: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges over rows sorted by ascending key-block count: each within the memory
+    budget at its longest row and its counts within _CHUNK_SPREAD of its first."""
+    ranges, start = [], 0
+    while start < len(counts):
+        limit = counts[start] + max(1, int(counts[start] * _CHUNK_SPREAD))
+        stop = start + 1
+        while stop < len(counts) and counts[stop] <= limit:
+            if (stop + 1 - start) * counts[stop] * row_bytes > _CHUNK_BYTES:
+                break
+            stop += 1
+        ranges.append((start, stop))
+        start = stop
+    return ranges
+
+
+def _dense_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """Plain SDPA on `[B, S, H, D]` tensors (through strided views) -> contiguous `[B, Sq, H, D]`."""
+    out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale=scale)
+    return out.transpose(1, 2).contiguous()
 
 
 def block_sparse_attention_torch(
@@ -46,56 +73,55 @@ def block_sparse_attention_torch(
     b, sq, h, d = q.shape
     sk = k.shape[1]
     bh = b * h
-    compute = q.dtype if q.is_cuda or q.dtype == torch.float64 else torch.float32
     nq, max_k = kv_indices.shape[2], kv_indices.shape[3]
     nk = num_blocks(sk, block_k)
-    # Query blocks lead so that a chunk of them is one contiguous slice of queries and outputs.
-    qb = _blocks(q, block_q, compute).transpose(0, 1).contiguous()  # [nq, BH, bq, D]
+    # Ids are distinct, so a row listing nk blocks lists them all.
+    if not need_lse and max_k == nk and bool((kv_counts == nk).all()):
+        return _dense_sdpa(q, k, v, scale), q.new_empty(0, dtype=torch.float32)
+    compute = q.dtype if q.is_cuda or q.dtype == torch.float64 else torch.float32
+    qb = _blocks(q, block_q, compute)  # [BH*nq, bq, D], row r = (batch-head r // nq, query block r % nq)
     kb = _blocks(k, block_k, compute).reshape(bh * nk, block_k * d)  # one row per (BH, key block)
     vb = _blocks(v, block_k, compute).reshape(bh * nk, block_k * d)
-    counts = kv_counts.expand(b, h, nq).reshape(bh, nq).t()  # [nq, BH]
-    indices = kv_indices.long().expand(b, h, nq, max_k).reshape(bh, nq, max_k).transpose(0, 1)
+    counts = kv_counts.expand(b, h, nq).reshape(-1)  # [R]
     # Row ids into kb/vb: index_select copies whole contiguous blocks (gather would read an index
     # per element).
-    rows = (indices + (torch.arange(bh, device=q.device) * nk).view(1, -1, 1)).reshape(-1)
-    token = indices.unsqueeze(-1) * block_k + torch.arange(block_k, device=q.device)  # [nq, BH, max_k, bk]
-    slot_used = torch.arange(max_k, device=q.device) < counts.unsqueeze(-1)  # [nq, BH, max_k]
-    valid = (slot_used.unsqueeze(-1) & (token < sk)).flatten(2)  # [nq, BH, max_k*bk]
-    # Masks cost a pass over the scores; skip them when every listed key is real.
-    needs_mask = need_lse or not bool(valid.all())
+    offsets = (torch.arange(bh, device=q.device) * nk).repeat_interleave(nq).unsqueeze(-1)
+    key_rows = kv_indices.long().expand(b, h, nq, max_k).reshape(-1, max_k) + offsets  # [R, max_k]
+    sorted_counts, order = torch.sort(counts, stable=True)
+    host_counts = sorted_counts.tolist()
+    first = next((i for i, c in enumerate(host_counts) if c > 0), len(host_counts))
+    has_tail = sk % block_k != 0
+    ends_in_tail = (kv_indices == nk - 1).any(-1).expand(b, h, nq).reshape(-1) if has_tail else None
 
-    out = torch.empty(nq, bh, block_q, d, dtype=compute, device=q.device)
-    lse = torch.empty(nq, bh, block_q, dtype=torch.float32, device=q.device) if need_lse else None
-    per_block = bh * max_k * block_k * max(2 * d * qb.element_size(), block_q * 4 if need_lse else 0)
-    chunk = min(nq, max(1, _CHUNK_BYTES // max(per_block, 1)))
-    # Gather into buffers reused across chunks: fresh large allocations cost a page fault per page.
-    key_buffer = kb.new_empty(chunk * bh * max_k, block_k * d)
-    value_buffer = torch.empty_like(key_buffer)
-    for start in range(0, nq, chunk):
-        stop = min(start + chunk, nq)
-        c = stop - start
-        flat = rows[start * bh * max_k : stop * bh * max_k]
-        keys = torch.index_select(kb, 0, flat, out=key_buffer[: flat.numel()]).view(c, bh, -1, d)
-        values = torch.index_select(vb, 0, flat, out=value_buffer[: flat.numel()]).view(c, bh, -1, d)
-        mask = valid[start:stop].unsqueeze(2) if needs_mask else None  # [c, BH, 1, K]
+    out = torch.zeros(bh * nq, block_q, d, dtype=compute, device=q.device)
+    lse = torch.full((bh * nq, block_q), float("-inf"), device=q.device) if need_lse else None
+    row_bytes = block_k * max(2 * d * qb.element_size(), block_q * 4 if need_lse else 0)
+    for start, stop in _chunks(host_counts[first:], row_bytes):
+        rows = order[first + start : first + stop]
+        width = host_counts[first + stop - 1]
+        c = rows.numel()
+        flat = key_rows.index_select(0, rows)[:, :width].reshape(-1)
+        keys = kb.index_select(0, flat).view(c, 1, width * block_k, d)
+        values = vb.index_select(0, flat).view(c, 1, width * block_k, d)
+        queries = qb.index_select(0, rows).unsqueeze(1)  # [c, 1, bq, D]
+        mask = None
+        # Masks cost a pass over the scores; only padded slots and the partial last key block need one.
+        if need_lse or host_counts[first + start] != width or (has_tail and bool(ends_in_tail[rows].any())):
+            slot = torch.arange(width, device=q.device) < counts.index_select(0, rows).unsqueeze(-1)
+            token = flat.view(c, width, 1) % nk * block_k + torch.arange(block_k, device=q.device)
+            mask = (slot.unsqueeze(-1) & (token < sk)).view(c, 1, 1, width * block_k)
         if need_lse:
-            scores = torch.matmul(qb[start:stop], keys.transpose(-1, -2)).float() * scale  # [c, BH, bq, K]
+            scores = torch.matmul(queries, keys.transpose(-1, -2)).float() * scale  # [c, 1, bq, K]
             scores.masked_fill_(~mask, float("-inf"))
-            row_lse = torch.logsumexp(scores, dim=-1)  # [c, BH, bq]
+            row_lse = torch.logsumexp(scores, dim=-1)  # [c, 1, bq]
             probs = torch.exp(scores - row_lse.unsqueeze(-1)).nan_to_num_(0.0)
-            torch.matmul(probs.to(compute), values, out=out[start:stop])
-            lse[start:stop] = row_lse
+            out.index_copy_(0, rows, torch.matmul(probs.to(compute), values).squeeze(1))
+            lse.index_copy_(0, rows, row_lse.squeeze(1))
         else:
-            out[start:stop] = F.scaled_dot_product_attention(
-                qb[start:stop], keys, values, attn_mask=mask, scale=scale
-            )
-    if not need_lse:
-        # Fused SDPA gives NaN for query blocks that list no key block; the contract is zeros.
-        out.masked_fill_((counts == 0).view(nq, bh, 1, 1), 0.0)
-    # [nq, B, H, bq, D] -> [B, nq, bq, H, D] -> [B, Sq, H, D]
-    out = out.view(nq, b, h, block_q, d).permute(1, 0, 3, 2, 4).reshape(b, nq * block_q, h, d)
-    out = out[:, :sq].to(q.dtype)
+            result = F.scaled_dot_product_attention(queries, keys, values, attn_mask=mask, scale=scale)
+            out.index_copy_(0, rows, result.squeeze(1))
+    # [B, H, nq * bq, D] -> [B, Sq, H, D]
+    out = out.view(b, h, nq * block_q, d)[:, :, :sq].transpose(1, 2).to(q.dtype).contiguous()
     if lse is None:
         return out, q.new_empty(0, dtype=torch.float32)
-    lse = lse.view(nq, b, h, block_q).permute(1, 2, 0, 3).reshape(b, h, nq * block_q)
-    return out, lse[:, :, :sq]
+    return out, lse.view(b, h, nq * block_q)[:, :, :sq]
