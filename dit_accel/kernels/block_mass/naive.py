@@ -11,12 +11,17 @@ from dit_accel.kernels.blocks import num_blocks
 
 def mass_from_probs(probs: torch.Tensor, block_q: int, block_k: int) -> torch.Tensor:
     """Softmax probabilities `[B, H, R, Sk]` -> `[B, H, ceil(R / block_q), ceil(Sk / block_k)]`: each block
-    pair's sum divided by the query block's number of real rows (the tails are short)."""
+    pair's sum divided by the query block's number of real rows (the tails are short). Reads `probs`
+    once: key blocks are summed first, without padding the large tensor."""
     b, h, r, s = probs.shape
     nq, nk = num_blocks(r, block_q), num_blocks(s, block_k)
-    probs = F.pad(probs, (0, nk * block_k - s, 0, nq * block_q - r))
+    full = s // block_k * block_k
+    sums = probs[..., :full].unflatten(-1, (full // block_k, block_k)).sum(-1)  # [B, H, R, full blocks]
+    if full < s:
+        sums = torch.cat((sums, probs[..., full:].sum(-1, keepdim=True)), -1)
+    sums = F.pad(sums, (0, 0, 0, nq * block_q - r))
     rows = (r - torch.arange(nq, device=probs.device) * block_q).clamp(max=block_q)
-    return probs.view(b, h, nq, block_q, nk, block_k).sum((3, 5)) / rows.view(nq, 1)
+    return sums.view(b, h, nq, block_q, nk).sum(3) / rows.view(nq, 1)
 
 
 def block_attention_mass_naive(

@@ -28,15 +28,19 @@ def block_attention_mass_torch(
     sk = k.shape[1]
     nq, nk = num_blocks(sq, block_q), num_blocks(sk, block_k)
     compute = torch.float64 if q.dtype == torch.float64 else torch.float32
-    qh = q.transpose(1, 2).to(compute)  # [B, H, Sq, D]
+    qh = q.transpose(1, 2).to(compute) * scale  # [B, H, Sq, D], scale folded in: no pass over the scores
     kt = k.permute(0, 2, 3, 1).to(compute)  # [B, H, D, Sk]
     mass = torch.empty(b, h, nq, nk, dtype=torch.float32, device=q.device)
     chunk = max(1, _CHUNK_BYTES // (b * h * block_q * nk * block_k * 4))
     for start in range(0, nq, chunk):
         stop = min(start + chunk, nq)
         rows = slice(start * block_q, min(stop * block_q, sq))
-        scores = (qh[:, :, rows] @ kt).float() * scale  # [B, H, r, Sk]
-        row_lse = scores.logsumexp(-1) if lse is None else lse[:, :, rows].float()
-        probs = torch.exp(scores - row_lse.unsqueeze(-1))
+        probs = qh[:, :, rows] @ kt  # scores [B, H, r, Sk], turned into probabilities in place
+        if lse is None:
+            # One exp pass: exp(s - max), then divide by the row sum (logsumexp would exp twice).
+            probs.sub_(probs.amax(-1, keepdim=True)).exp_()
+            probs.mul_(probs.sum(-1, keepdim=True).reciprocal_())
+        else:
+            probs.sub_(lse[:, :, rows].to(compute).unsqueeze(-1)).exp_()
         mass[:, :, start:stop] = mass_from_probs(probs, block_q, block_k)
     return mass
