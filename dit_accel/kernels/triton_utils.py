@@ -29,24 +29,50 @@ def autotune_configs(**tiles: tuple[int, ...]) -> list[triton.Config]:
     ]
 
 
-def clip_configs(**bounds: str) -> Callable[..., list[triton.Config]]:
-    """An `early_config_prune` that clips each tile size named in `bounds` to the block argument it maps
-    to (BLOCK_N="BLOCK_K": BLOCK_N <= BLOCK_K, and >= 16 for tl.dot) and drops duplicates; one config
-    when interpreting, since benchmarking every config on the CPU interpreter takes minutes, and with
-    `DIT_ACCEL_AUTOTUNE=0` (native GPU tests: one compile per kernel key instead of one per config)."""
+# fp32 tile values per thread (accumulator + scores) that still fit the registers with the operands
+# and addresses: compiled for sm_80 and sm_90 at head dim 64 and 128 (benchmarks/compile_report.py),
+# every attention config above this spilled and every one at or below it did not.
+MAX_TILE_VALUES_PER_THREAD = 96
+
+
+def fits_registers(cfg: triton.Config, accumulator_cols: int) -> bool:
+    """Whether cfg's fp32 accumulator `[BLOCK_M, accumulator_cols]` and scores `[BLOCK_M, BLOCK_N]`
+    stay within MAX_TILE_VALUES_PER_THREAD values per thread."""
+    values = cfg.kwargs["BLOCK_M"] * (accumulator_cols + cfg.kwargs["BLOCK_N"])
+    return values <= MAX_TILE_VALUES_PER_THREAD * 32 * cfg.num_warps
+
+
+def clip_to_blocks(configs: list[triton.Config], args: dict, bounds: dict[str, str]) -> list[triton.Config]:
+    """Each tile size named in `bounds` clipped to the block argument it maps to (BLOCK_N="BLOCK_K":
+    BLOCK_N <= BLOCK_K, and >= 16 for tl.dot), duplicates dropped."""
+    seen, clipped = set(), []
+    for cfg in configs:
+        sizes = {
+            **cfg.kwargs,
+            **{name: max(16, min(cfg.kwargs[name], args[bound])) for name, bound in bounds.items()},
+        }
+        key = (*sizes.items(), cfg.num_warps, cfg.num_stages)
+        if key not in seen:
+            seen.add(key)
+            clipped.append(triton.Config(sizes, cfg.num_warps, cfg.num_stages))
+    return clipped
+
+
+def clip_configs(accumulator: str | None = None, **bounds: str) -> Callable[..., list[triton.Config]]:
+    """An `early_config_prune`: `clip_to_blocks(bounds)`, then, with `accumulator` (the argument giving
+    the accumulator's columns, e.g. "BLOCK_D"), only the configs that `fits_registers`. One config when
+    interpreting, since benchmarking every config on the CPU interpreter takes minutes, and with
+    `DIT_ACCEL_AUTOTUNE=0` (native GPU tests: one compile per kernel key instead of one per config).
+    The returned function's `bounds` attribute holds `bounds`."""
 
     def prune(configs: list[triton.Config], named_args: dict, **kwargs: Any) -> list[triton.Config]:
         args = {**named_args, **kwargs}
-        seen, pruned = set(), []
-        for cfg in configs:
-            clipped = {name: max(16, min(cfg.kwargs[name], args[bound])) for name, bound in bounds.items()}
-            sizes = {**cfg.kwargs, **clipped}
-            key = (*sizes.items(), cfg.num_warps, cfg.num_stages)
-            if key not in seen:
-                seen.add(key)
-                pruned.append(triton.Config(sizes, cfg.num_warps, cfg.num_stages))
+        pruned = clip_to_blocks(configs, args, bounds)
+        if accumulator is not None:
+            pruned = [cfg for cfg in pruned if fits_registers(cfg, args[accumulator])]
         return pruned[:1] if triton_interpreting() or os.environ.get("DIT_ACCEL_AUTOTUNE") == "0" else pruned
 
+    prune.bounds = bounds
     return prune
 
 

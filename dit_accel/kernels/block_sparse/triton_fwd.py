@@ -28,7 +28,9 @@ from dit_accel.kernels.triton_utils import (
 @triton.autotune(
     configs=autotune_configs(BLOCK_M=(64, 128), BLOCK_N=(64, 128)),
     key=["HEAD_DIM", "BLOCK_Q", "BLOCK_K", "INPUT_PRECISION"],
-    prune_configs_by={"early_config_prune": clip_configs(BLOCK_M="BLOCK_Q", BLOCK_N="BLOCK_K")},
+    prune_configs_by={
+        "early_config_prune": clip_configs(accumulator="BLOCK_D", BLOCK_M="BLOCK_Q", BLOCK_N="BLOCK_K")
+    },
 )
 @triton.jit
 def block_sparse_attention_fwd_kernel(
