@@ -1,9 +1,11 @@
-"""What the benchmarks share: wall-clock timing, where a result was measured, and result files (JSON,
-with an optional markdown table beside it) named after the device."""
+"""What the benchmarks share: timing (wall clock, or process CPU time on a shared machine), where a
+result was measured, and result files (JSON, with an optional markdown table beside it) named after
+the device."""
 
 from __future__ import annotations
 
 import datetime
+import os
 import platform
 import statistics
 import time
@@ -15,8 +17,16 @@ import torch
 from dit_accel.atomic import write_json, write_text
 
 
+def cpu_clock() -> Callable[[], float]:
+    """The clock CPU timings use: wall time, or with `DIT_ACCEL_BENCH_CLOCK=process` this process's CPU
+    time, which a machine shared with other jobs inflates far less (run it with 1 thread: waiting
+    threads of a parallel region spin and would count)."""
+    return time.process_time if os.environ.get("DIT_ACCEL_BENCH_CLOCK") == "process" else time.perf_counter
+
+
 def time_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time of `fn` in milliseconds after one warm-up call."""
+    """Median time of `fn` in milliseconds after one warm-up call (CUDA events on CUDA, `cpu_clock`
+    elsewhere)."""
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -29,21 +39,22 @@ def time_ms(fn: Callable[[], object], device: torch.device, repeats: int) -> flo
             torch.cuda.synchronize(device)
             times.append(start.elapsed_time(end))
         return statistics.median(times)
-    times = []
+    clock, times = cpu_clock(), []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append((time.perf_counter() - start) * 1e3)
+        times.append((clock() - start) * 1e3)
     return statistics.median(times)
 
 
 def first_call_s(fn: Callable[[], object], device: torch.device) -> float:
     """Seconds of one call of `fn` (its first: compiles and autotuning included)."""
-    start = time.perf_counter()
+    clock = time.perf_counter if device.type == "cuda" else cpu_clock()
+    start = clock()
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return time.perf_counter() - start
+    return clock() - start
 
 
 def environment(device: torch.device) -> dict[str, str | int | None]:
@@ -53,6 +64,7 @@ def environment(device: torch.device) -> dict[str, str | int | None]:
         if device.type == "cuda"
         else f"cpu ({platform.processor() or platform.machine()})",
         "threads": torch.get_num_threads(),
+        "clock": "cuda events" if device.type == "cuda" else cpu_clock().__name__,
         "torch": torch.__version__,
         "triton": _triton_version(),
         "date": datetime.date.today().isoformat(),
@@ -62,8 +74,8 @@ def environment(device: torch.device) -> dict[str, str | int | None]:
 def environment_line(result: dict) -> str:
     """One line naming where a result (with `environment`'s keys) was measured."""
     return (
-        f"device: {result['device']}, {result['threads']} threads, torch {result['torch']}, "
-        f"triton {result['triton']}, {result['date']}"
+        f"device: {result['device']}, {result['threads']} threads, clock {result.get('clock', 'wall')}, "
+        f"torch {result['torch']}, triton {result['triton']}, {result['date']}"
     )
 
 

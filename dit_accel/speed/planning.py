@@ -31,10 +31,8 @@ def planning_ms(
     repeats: int,
     previous: Plan | None = None,
 ) -> float:
-    """Milliseconds of one `plan(q, k, grid, previous)`. A static method caches its plan per grid, so it
-    is timed on a fresh instance each call: the one-off cost of building the plan."""
-    if method.static:
-        return time_ms(lambda: type(method)(**method.options()).plan(q, k, grid), q.device, repeats)
+    """Milliseconds of one `plan(q, k, grid, previous)` (methods keep no caches: a static method's is
+    the one-off cost of building its plan, which the pattern cache then reuses)."""
     return time_ms(lambda: method.plan(q, k, grid, previous), q.device, repeats)
 
 
