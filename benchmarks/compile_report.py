@@ -36,6 +36,8 @@ from pathlib import Path
 if os.environ.get("TRITON_INTERPRET") == "1":
     sys.exit("compile_report compiles for CUDA: unset TRITON_INTERPRET")
 os.environ.pop("DIT_ACCEL_AUTOTUNE", None)  # report every config the autotuner would try
+# A cached kernel skips ptxas and so its -v log: compile every config afresh.
+os.environ["TRITON_CACHE_DIR"] = tempfile.mkdtemp(prefix="compile-report-")
 
 import torch  # noqa: E402
 import triton  # noqa: E402
@@ -189,6 +191,7 @@ def run(
     kernels: list[str],
     shipped_only: bool,
     jobs: int,
+    max_per_group: int | None = None,
 ) -> dict:
     todo, shipped = [], set()
     for kernel in kernels:
@@ -282,6 +285,8 @@ def main() -> None:
     parser.add_argument(
         "--shipped-only", action="store_true", help="compile only the configs shipped per target"
     )
+    parser.add_argument("--max-per-group", type=int, help="at most N configs per kernel/dtype/D/block/arch")
+    parser.add_argument("--merge", nargs="+", type=Path, help="merge these reports (same sources) instead")
     parser.add_argument("--jobs", type=int, default=1, help="compiles in parallel (default 1)")
     parser.add_argument("--check", action="store_true", help="exit 1 if a shipped config spills or lacks MMA")
     parser.add_argument(
@@ -294,7 +299,15 @@ def main() -> None:
     kernels = args.kernels.split(",")
     if unknown := sorted(set(kernels) - set(KERNELS)):
         parser.error(f"unknown --kernels {', '.join(unknown)}; choose from {', '.join(KERNELS)}")
-    report = run(args.arch, dtypes, args.head_dims, kernels, args.shipped_only, args.jobs)
+    if args.merge:
+        parts = [json.loads(path.read_text()) for path in args.merge]
+        if {part["source_sha256"] for part in parts} != {source_hash()}:
+            parser.error("--merge: every report must be of the current kernel sources")
+        report = {**parts[0], "rows": [row for part in parts for row in part["rows"]]}
+    else:
+        report = run(
+            args.arch, dtypes, args.head_dims, kernels, args.shipped_only, args.jobs, args.max_per_group
+        )
     table = format_table(report)
     print(table)
     if args.out:
