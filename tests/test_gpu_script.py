@@ -25,7 +25,7 @@ def test_dry_run_writes_every_result_with_its_environment(tmp_path):
         env=_env(OUT=str(tmp_path)),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1100,  # the parts' own limits (4 x 240 s) end a stuck run first
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     summary = (tmp_path / "gpu-run.md").read_text()
