@@ -201,10 +201,8 @@ def run(
                 every, ships = configs_of(kernel, d, block)
                 for arch in archs:
                     shipped |= {(kernel, d, block, arch, json.dumps(c, sort_keys=True)) for c in ships}
-                    for dtype in dtypes:
-                        todo += [
-                            Job(kernel, dtype, d, block, arch, c) for c in (ships if shipped_only else every)
-                        ]
+                    chosen = (ships if shipped_only else every)[:max_per_group]
+                    todo += [Job(kernel, dtype, d, block, arch, c) for dtype in dtypes for c in chosen]
     with ProcessPoolExecutor(jobs) as pool:
         rows = list(pool.map(compile_job, todo))
     for row, job in zip(rows, todo, strict=True):

@@ -31,15 +31,18 @@ def autotune_configs(**tiles: tuple[int, ...]) -> list[triton.Config]:
 
 # fp32 tile values per thread (accumulator + scores) that still fit the registers with the operands
 # and addresses: compiled for sm_80 and sm_90 at head dim 64 and 128 (benchmarks/compile_report.py),
-# every attention config above this spilled and every one at or below it did not.
+# every attention config above this spilled and every one at or below it did not, except 64 x 64
+# tiles on 8 warps (8 rows of MMA per warp), which ptxas spilled on sm_80 at block 64.
 MAX_TILE_VALUES_PER_THREAD = 96
 
 
 def fits_registers(cfg: triton.Config, accumulator_cols: int) -> bool:
     """Whether cfg's fp32 accumulator `[BLOCK_M, accumulator_cols]` and scores `[BLOCK_M, BLOCK_N]`
-    stay within MAX_TILE_VALUES_PER_THREAD values per thread."""
-    values = cfg.kwargs["BLOCK_M"] * (accumulator_cols + cfg.kwargs["BLOCK_N"])
-    return values <= MAX_TILE_VALUES_PER_THREAD * 32 * cfg.num_warps
+    stay within MAX_TILE_VALUES_PER_THREAD values per thread, and 8 warps get more than 64 x 64 scores."""
+    rows, cols = cfg.kwargs["BLOCK_M"], cfg.kwargs["BLOCK_N"]
+    if cfg.num_warps >= 8 and rows * cols <= 64 * 64:
+        return False
+    return rows * (accumulator_cols + cols) <= MAX_TILE_VALUES_PER_THREAD * 32 * cfg.num_warps
 
 
 def clip_to_blocks(configs: list[triton.Config], args: dict, bounds: dict[str, str]) -> list[triton.Config]:
