@@ -1,6 +1,6 @@
 """Planning speed: each method's `plan(q, k, grid)` as a share of one dense SDPA call of the same layer.
 
-q/k are synthetic attention on the grid (`kernel_speed.grid_qk`), so data-dependent methods see
+q/k are synthetic attention on the grid (`speed.kernels.grid_qk`), so data-dependent methods see
 structured heads; every row is measured side by side with the dense call in one run.
 """
 
