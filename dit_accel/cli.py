@@ -8,12 +8,16 @@ line that names it.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from dit_accel.checks import check_number
+from dit_accel.generate.items import SEED_LIMIT, seed_error
 from dit_accel.generate.settings import (
     STOCK,
     MethodSetting,
@@ -127,6 +131,8 @@ def prompt_items(args: argparse.Namespace, spec: Any) -> list:
     """Items from --prompt and --prompts (else the model's sample prompts), sizes checked for the model."""
     from dit_accel.generate import make_items, read_prompt_file
 
+    if reason := seed_error(args.seed):
+        raise UsageError("--seed", reason)
     entries = []
     for prompt in args.prompt or []:
         if not prompt.strip():
@@ -151,6 +157,8 @@ def prompt_items(args: argparse.Namespace, spec: Any) -> list:
         raise UsageError(problem[0], f"{problem[1]} ({spec.name})")
     items = make_items(entries, args.seed, height, width, frames)
     for item in items:
+        if item.seed >= SEED_LIMIT:  # --seed + index
+            raise UsageError("--seed", f"prompt {item.index + 1} would get seed {item.seed}, past 2**63 - 1")
         problem = spec.rules.check(item.height, item.width, item.frames)
         if problem:  # a size of the prompt file's own
             raise UsageError(problem[0], f"{problem[1]} (prompt {item.index + 1}, {spec.name})")
@@ -158,12 +166,18 @@ def prompt_items(args: argparse.Namespace, spec: Any) -> list:
 
 
 def writable_dir(path: Path, argument: str) -> Path:
-    """Create `path` if needed and prove it writable with a probe file."""
+    """Check that `path` is, or can be created as, a writable folder; creates nothing (the folder is
+    made when the first file is written), so a later bad argument leaves no trace."""
+    existing = next(folder for folder in (path, *path.parents) if folder.exists() or folder == folder.parent)
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{existing} is not a folder")
+        if existing == path:
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)  # a unique name: no clash
+            os.close(fd)
+            os.unlink(probe)
+        elif not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, f"cannot create folders in {existing}")
     except OSError as error:
         raise UsageError(argument, f"{path} is not a writable folder ({error.strerror or error})") from None
     return path
@@ -195,15 +209,20 @@ def _common(args: argparse.Namespace) -> tuple[Any, list, str, str]:
     if args.model not in MODELS:
         raise UsageError("--model", f"unknown model {args.model!r}; choose one of {', '.join(MODELS)}")
     spec = MODELS[args.model]
-    if args.guidance is not None and args.guidance < 0:
-        raise UsageError("--guidance", f"must be >= 0, got {args.guidance}")
+    if args.guidance is not None:
+        try:
+            check_number("guidance", args.guidance, 0)
+        except ValueError as error:
+            raise UsageError("--guidance", str(error).removeprefix("guidance ")) from None
     items = prompt_items(args, spec)
     _, world, local_rank = process_rank()
     device = pick_device(args.device, local_rank, world)
     return spec, items, device, pick_dtype(args.dtype, device)
 
 
-def _load(spec: Any, args: argparse.Namespace, device: str, dtype: str) -> Any:
+def _load(spec: Any, args: argparse.Namespace, device: str, dtype: str, items: list) -> Any:
+    """The pipeline; for a text encoder with a closed vocabulary (the demo model's), one warning that
+    names the words of the prompts it cannot know."""
     import torch
     from diffusers.utils import logging as diffusers_logging
 
@@ -211,10 +230,57 @@ def _load(spec: Any, args: argparse.Namespace, device: str, dtype: str) -> Any:
 
     if args.no_progress:
         diffusers_logging.disable_progress_bar()  # "Loading pipeline components" bars
-    return load_pipeline(spec, args.model_path, device, getattr(torch, dtype), download=args.download)
+    pipe = load_pipeline(spec, args.model_path, device, getattr(torch, dtype), download=args.download)
+    unknown_words = getattr(getattr(pipe, "text_encoder", None), "unknown_words", None)
+    if unknown_words is not None and (words := unknown_words([item.prompt for item in items])):
+        print(
+            f"warning: model {spec.name!r} does not know the words {', '.join(words)} (each reads as an "
+            f"unknown word); it knows captions like {spec.prompts[0]!r}",
+            file=sys.stderr,
+        )
+    return pipe
 
 
 # ---- commands
+
+
+def check_memory(
+    spec: Any,
+    items: list,
+    settings: list[MethodSetting],
+    batch: int,
+    device: str,
+    dtype: str,
+    context_parallel: int = 1,
+) -> None:
+    """Refuse, before loading, a request that certainly does not fit on `device` (the estimate of
+    `dit_accel.models.memory` for the largest item size and setting)."""
+    from dit_accel.models.memory import GIB, available_bytes, estimate
+
+    free = available_bytes(device)
+    if free is None:
+        return
+    needs = []
+    for setting in settings:
+        method, _ = setting.build()
+        block, static = (None, False) if method is None else (method.block_size, method.static)
+        for height, width, frames in {item.size for item in items}:
+            need = estimate(spec, height, width, frames, batch, dtype, block, static, context_parallel)
+            needs.append(
+                (need.total, need, f"{height}x{width}" + ("" if spec.is_image else f"x{frames}"), setting)
+            )
+    _, need, size, setting = max(needs, key=lambda entry: entry[0])
+    if need.total <= free:
+        return
+    where = f"{device} has {free / GIB:,.1f} GiB free"
+    if need.weights > free:
+        raise UsageError(
+            "--model",
+            f"{spec.name} needs about {need.weights / GIB:,.1f} GiB for its weights in {dtype} alone; "
+            + where,
+        )
+    flags = "--height/--width" + ("" if spec.is_image else "/--frames")
+    raise UsageError(flags, f"{size} with {setting.name} (batch {batch}) needs {need.describe()}; {where}")
 
 
 def generation_job(args: argparse.Namespace) -> tuple[Any, list]:
@@ -233,6 +299,7 @@ def generation_job(args: argparse.Namespace) -> tuple[Any, list]:
     reason = context_error(args.context_parallel, world, torch.accelerator.device_count())
     if reason:
         raise UsageError("--context-parallel", reason)
+    check_memory(spec, items, [setting], args.batch_size, device, dtype, args.context_parallel)
     groups = ContextGroups(rank, world, args.context_parallel)
     job = GenerationJob(
         spec=spec,
@@ -260,7 +327,7 @@ def _generate(args: argparse.Namespace) -> int:
     if group.from_leader(nothing) if group is not None else nothing:
         print(f"nothing to do in {job.folder}: {plural(len(mine), 'item')}, done or being made elsewhere")
         return 0
-    pipe = _load(job.spec, args, job.device, job.dtype)
+    pipe = _load(job.spec, args, job.device, job.dtype, mine)
     if group is not None:
         group.enable(pipe)
     counts = run_generation(pipe, job, mine, progress=not args.no_progress and rank == 0, group=group)
@@ -289,9 +356,10 @@ def _eval(args: argparse.Namespace) -> int:
     settings = method_settings(args, spec.recommended)
     if args.warmup < 0:
         raise UsageError("--warmup", f"must be >= 0, got {args.warmup}")
+    check_memory(spec, items, [MethodSetting(STOCK), *settings], 1, device, dtype)
     out = writable_dir(args.out, "--out")
     cache = ReferenceCache(writable_dir(args.cache, "--cache")) if not args.no_cache else None
-    pipe = _load(spec, args, device, dtype)
+    pipe = _load(spec, args, device, dtype, items)
     metric_device = "cuda" if device.startswith("cuda") else "cpu"
     metrics = load_metrics(args.fid_weights, args.lpips_weights, metric_device)
     for line in metrics.skipped.values():
@@ -323,9 +391,11 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _models(args: argparse.Namespace) -> int:
     for spec in MODELS.values():
+        name = f"{spec.name} *" if spec.name == DEFAULT_MODEL else spec.name
         size = f"{spec.width}x{spec.height}" + ("" if spec.is_image else f"x{spec.frames}f")
         source = spec.hub_id or "(offline)"
-        print(f"{spec.name:<18} {size:<16} {spec.steps:>3} steps  {source:<36} {spec.description}")
+        print(f"{name:<18} {size:<16} {spec.steps:>3} steps  {source:<36} {spec.description}")
+    print("* the default (--model)")
     return 0
 
 
@@ -341,17 +411,21 @@ def _bench(args: argparse.Namespace) -> int:
         measure,
     )
 
+    if reason := seed_error(args.seed):
+        raise UsageError("--seed", reason)
     if args.quality:
         from dit_accel.quality.bench import quality_table, run_quality
 
         print(quality_table(run_quality(seed=args.seed)))
         return 0
+    out = writable_dir(args.out, "--out")
     gpu = torch.cuda.is_available() and not args.cpu
     result = measure(
         GPU_SHAPES if gpu else CPU_SHAPES, DENSITIES, device="cuda" if gpu else "cpu", seed=args.seed
     )
-    print(kernel_table(result))
-    print(f"\nwrote {write_result(result, args.out)}")
+    table = kernel_table(result)
+    print(table)
+    print(f"\nwrote {write_result(result, out, markdown=table)}")
     return 0
 
 
@@ -503,7 +577,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--cpu", action="store_true", help="run the reduced CPU set even if CUDA is present")
     bench.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     bench.add_argument(
-        "--out", type=Path, default=Path("benchmarks/results"), help="folder for the JSON result"
+        "--out",
+        type=Path,
+        default=Path("bench-results"),
+        metavar="DIR",
+        help="folder for the JSON result and its table (default bench-results/; the project's committed "
+        "numbers live in benchmarks/results/, written only when given here)",
     )
     bench.set_defaults(run=_bench)
 

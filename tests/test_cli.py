@@ -4,6 +4,7 @@ loaded."""
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -17,13 +18,18 @@ import pytest
 import torch
 
 import dit_accel.models.load as load_module
+import dit_accel.models.memory as memory
+import dit_accel.speed.kernels as kernels
 from dit_accel.cli import build_parser, generation_job, main
 from dit_accel.generate import Schedule, make_items, read_prompt_file, shard
 from dit_accel.methods import Draft
+from dit_accel.models.registry import DEFAULT_MODEL, MODELS
 from dit_accel.options import option_values
 from dit_accel.processes import HOST
 from dit_accel.video_io import read_video, write_video
 from tests.helpers import dead_pid, strict_json
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -344,7 +350,33 @@ ERRORS = [
     (["generate", "--batch-size", "0"],
      "argument --batch-size: must be >= 1, got 0"),
     (["generate", "--guidance", "-1"],
-     "argument --guidance: must be >= 0"),
+     "argument --guidance: must be a number >= 0, got -1.0"),
+    (["generate", "--guidance", "inf"],
+     "argument --guidance: must be a number >= 0, got inf"),
+    (["generate", "--guidance", "nan"],
+     "argument --guidance: must be a number >= 0, got nan"),
+    (["generate", "--method", "draft", "--density", "nan"],
+     "argument --density: "),
+    (["generate", "--method", "adaptive", "--mass", "inf"],
+     "argument --mass: "),
+    (["generate", "--method", "radial", "--decay", "nan"],
+     "argument --decay: "),
+    (["generate", "--seed", "99999999999999999999"],
+     "argument --seed: must be in [0, 2**63), got 99999999999999999999"),
+    (["generate", "--seed", "-1"],
+     "argument --seed: must be in [0, 2**63), got -1"),
+    (["generate", "--seed", "9223372036854775807", "--prompt", "a", "--prompt", "b"],
+     "argument --seed: prompt 2 would get seed 9223372036854775808, past 2**63 - 1"),
+    (["generate", "--prompts", "{tmp}/seed.jsonl"],
+     "argument --prompts: {tmp}/seed.jsonl: line 2: 'seed' must be in [0, 2**63), got 9223372036854775808"),
+    (["generate", "--prompts", "{tmp}/bom.jsonl"],
+     "argument --prompts: {tmp}/bom.jsonl: line 1: not valid JSON"),
+    (["generate", "--prompts", "{tmp}/latin1.txt"],
+     "argument --prompts: {tmp}/latin1.txt: line 2: not UTF-8 text"),
+    (["generate", "--model", "tiny-flux", "--height", "20000", "--width", "20000"],
+     "argument --height: must be at most 4096, got 20000 (tiny-flux)"),
+    (["bench", "--seed", "-3"],
+     "argument --seed: must be in [0, 2**63), got -3"),
     (["generate", "--prompt", "  "],
      "argument --prompt: empty prompt"),
     (["generate", "--prompts", "{tmp}/empty.txt"],
@@ -389,6 +421,10 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys, mon
     (tmp_path / "empty.txt").write_text("\n  \n")
     (tmp_path / "bad.jsonl").write_text('{"prompt": "a cat"}\n{"prompt": "a dog",\n')
     (tmp_path / "sizes.jsonl").write_text('{"prompt": "a cat"}\n{"prompt": "a dog", "frames": 8}\n')
+    (tmp_path / "seed.jsonl").write_text(f'{{"prompt": "a cat"}}\n{{"prompt": "a dog", "seed": {2**63}}}\n')
+    (tmp_path / "bom.jsonl").write_text('\ufeff{"prompt": "a cat", "seed": 5\n', encoding="utf-8")
+    (tmp_path / "latin1.txt").write_text("a cat\na café\n", encoding="latin-1")
+    before = sorted(tmp_path.rglob("*"))
 
     def no_loading(*args, **kwargs):
         raise AssertionError("a model was loaded before the arguments were checked")
@@ -396,6 +432,7 @@ def test_bad_arguments_exit_2_with_one_line(argv, message, tmp_path, capsys, mon
     monkeypatch.setattr(load_module, "load_pipeline", no_loading)
     err = _run_failing([part.replace("{tmp}", str(tmp_path)) for part in argv], capsys)
     assert message.replace("{tmp}", str(tmp_path)) in err
+    assert sorted(tmp_path.rglob("*")) == before  # a bad argument leaves nothing behind
     if "invalid choice" in message:
         names = ("stock", "dense", "radial", "window", "draft", "reordered", "adaptive")
         assert all(method in err for method in names)
@@ -413,7 +450,8 @@ def test_eval_refuses_a_multi_process_launch(capsys, monkeypatch) -> None:
     assert "argument eval: runs in one process" in _run_failing(["eval"], capsys)
 
 
-def test_missing_model_weights_exit_2_with_where_and_how(tmp_path, capsys) -> None:
+def test_missing_model_weights_exit_2_with_where_and_how(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 2**50)  # past the memory check
     argv = [
         "generate",
         "--model",
@@ -426,3 +464,76 @@ def test_missing_model_weights_exit_2_with_where_and_how(tmp_path, capsys) -> No
     err = _run_failing(argv, capsys)
     assert "error: model 'wan2.1': no diffusers pipeline at " + str(tmp_path / "nothing") in err
     assert "--model-path" in err and "hf download Wan-AI/Wan2.1-T2V-1.3B-Diffusers" in err
+
+
+def test_missing_demo_weights_name_the_flag(tmp_path, capsys) -> None:
+    err = _run_failing(
+        ["generate", "--model-path", str(tmp_path / "nothing"), "--out", str(tmp_path)], capsys
+    )
+    assert f"No demo video model at {tmp_path / 'nothing'}" in err
+    assert "--model-path DIR" in err and "`path`" not in err
+
+
+def test_requests_that_cannot_fit_are_refused_before_loading(tmp_path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(memory, "available_bytes", lambda device: 8 * memory.GIB)
+    monkeypatch.setattr(load_module, "load_pipeline", lambda *args, **kwargs: pytest.fail("loaded"))
+    out = ["--device", "cpu", "--out", str(tmp_path)]
+    big = ["generate", "--model", "tiny-flux", "--height", "2048", "--width", "2048", *out]
+    err = _run_failing([*big, "--method", "draft"], capsys)
+    # 1,048,576 tokens in blocks of 16: draft scores a 65,536 x 65,536 block map per head
+    assert "argument --height/--width: 2048x2048 with draft (batch 1) needs about 33.0 GiB" in err
+    assert "1,048,576 tokens" in err and "attention 32.0" in err and "cpu has 8.0 GiB free" in err
+    job, _ = generation_job(build_parser().parse_args([*big, "--method", "stock"]))  # stock attention fits
+    assert job.setting.method == "stock"
+    err = _run_failing(["generate", "--model", "wan2.2", *out], capsys)
+    assert "argument --model: wan2.2 needs about 125.9 GiB for its weights in float32 alone" in err
+
+
+@pytest.mark.parametrize(
+    ("model", "tokens"),
+    [("wan2.1", 21 * 30 * 52), ("hunyuanvideo", 33 * 45 * 80), ("cogvideox", 13 * 30 * 45),
+     ("ltx-video", 21 * 15 * 22), ("flux", 64 * 64), ("demo", 9 * 16 * 16), ("tiny-wan", 3 * 8 * 8)],
+)  # fmt: skip
+def test_memory_estimate_counts_the_tokens_of_the_default_size(model: str, tokens: int) -> None:
+    spec = MODELS[model]
+    assert memory.token_count(spec.footprint, spec.height, spec.width, spec.frames) == tokens
+
+
+def test_models_marks_the_default(capsys) -> None:
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines if " * " in line or line.startswith(f"{DEFAULT_MODEL} *")] == [
+        DEFAULT_MODEL
+    ]
+    assert lines[-1] == "* the default (--model)"
+
+
+def test_bench_writes_to_out_and_leaves_the_committed_results_alone(tmp_path, capsys, monkeypatch) -> None:
+    committed = {path: path.read_bytes() for path in (ROOT / "benchmarks" / "results").iterdir()}
+    monkeypatch.setattr(kernels, "CPU_SHAPES", (kernels.Shape("tiny", 1, 256, 1, 16),))
+    monkeypatch.setattr(kernels, "DENSITIES", (1.0, 0.5))
+    monkeypatch.setattr(kernels, "measure", functools.partial(kernels.measure, flex="off", repeats=1))
+    monkeypatch.chdir(tmp_path)
+    assert main(["bench", "--cpu"]) == 0
+    written = sorted(path.name for path in (tmp_path / "bench-results").iterdir())
+    assert [Path(name).suffix for name in written] == [".json", ".md"]
+    result = strict_json(tmp_path / "bench-results" / written[0])
+    assert [row["density"] for row in result["rows"]] == [1.0, 0.5]
+    assert (tmp_path / "bench-results" / written[1]).read_text().strip() == kernels.kernel_table(result)
+    assert {path: path.read_bytes() for path in (ROOT / "benchmarks" / "results").iterdir()} == committed
+
+
+def test_prompts_outside_the_demo_vocabulary_warn_once(tmp_path, capsys) -> None:
+    argv = ["generate", "--steps", "1", "--no-progress", "--out", str(tmp_path)]
+    argv += ["--prompt", "a red zebra moving left", "--prompt", "a blue zebra on a xylophone background"]
+    assert main(argv) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warnings) == 1
+    assert "model 'demo' does not know the words xylophone, zebra" in warnings[0]
+
+
+def test_prompt_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    path = tmp_path / "prompts.jsonl"
+    path.write_text('{"prompt": "a cat", "seed": 5, "height": 32}\nplain words\n', encoding="utf-8-sig")
+    first, second = read_prompt_file(path)
+    assert first == {"prompt": "a cat", "seed": 5, "height": 32} and second == {"prompt": "plain words"}

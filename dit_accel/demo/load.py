@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from diffusers import FlowMatchEulerDiscreteScheduler
 
-from dit_accel.demo.config import WEIGHTS_ENV, DemoConfig, default_weights_path
+from dit_accel.demo.config import DemoConfig, default_weights_path
 from dit_accel.demo.data import vocabulary
 from dit_accel.demo.pipeline import DemoVideoPipeline
 from dit_accel.demo.text import DemoTextEncoder
@@ -40,8 +40,7 @@ def load_demo_pipeline(
     if not weights_present(folder):
         raise FileNotFoundError(
             f"No demo video model at {folder}: {folder / 'model_index.json'} is missing. "
-            f"Train one with `{TRAIN_HINT}` (about 20 minutes on 2 CPU cores), then pass its folder as "
-            f"`path` or set {WEIGHTS_ENV}."
+            f"Train one with `{TRAIN_HINT}` (about 20 minutes on 2 CPU cores)."
         )
     # Without mmap the weights land in aligned memory, so a loaded model computes bit-identically to the
     # one that was saved (mmapped safetensors are misaligned and the CPU kernels then round differently).

@@ -11,6 +11,10 @@ from diffusers.models.modeling_utils import ModelMixin
 PAD, UNK = "<pad>", "<unk>"
 
 
+def _words(prompt: str) -> list[str]:
+    return re.findall(r"[a-z]+", prompt.lower())
+
+
 class DemoTextEncoder(ModelMixin, ConfigMixin):
     """Prompt -> `encoder_hidden_states` [B, max_length, dim]: one learned vector per word plus one per
     position. Unknown words become <unk>; the unconditional (CFG) context is all <pad>."""
@@ -23,14 +27,16 @@ class DemoTextEncoder(ModelMixin, ConfigMixin):
         self.token_embedding = torch.nn.Embedding(len(self.words), dim)
         self.position_embedding = torch.nn.Parameter(torch.randn(max_length, dim) * 0.02)
 
+    def unknown_words(self, prompts: list[str]) -> list[str]:
+        """The words of `prompts` outside the vocabulary (they all read as <unk>), sorted."""
+        return sorted({word for prompt in prompts for word in _words(prompt)} - self.index.keys())
+
     def tokenize(self, prompts: list[str]) -> torch.Tensor:
         """Token ids [B, max_length], padded with <pad> and cut at max_length."""
         length = self.config.max_length
         ids = torch.zeros(len(prompts), length, dtype=torch.long)
         for row, prompt in enumerate(prompts):
-            tokens = [
-                self.index.get(word, self.index[UNK]) for word in re.findall(r"[a-z]+", prompt.lower())
-            ][:length]
+            tokens = [self.index.get(word, self.index[UNK]) for word in _words(prompt)][:length]
             ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
         return ids
 

@@ -3,6 +3,7 @@ process's share under torchrun / accelerate launch."""
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 ITEM_KEYS = ("seed", "height", "width", "frames")
+SEED_LIMIT = 2**63  # torch.Generator.manual_seed takes a signed 64-bit integer
 
 
 @dataclass(frozen=True)
@@ -35,13 +37,22 @@ class PromptItem:
         return self.height, self.width, self.frames
 
 
+def seed_error(seed: int) -> str | None:
+    """Why `seed` cannot seed a torch generator, or None."""
+    return None if 0 <= seed < SEED_LIMIT else f"must be in [0, 2**63), got {seed}"
+
+
 def read_prompt_file(path: str | Path) -> list[dict[str, Any]]:
-    """Entries of a prompt file: one prompt per line, or JSON Lines with "prompt" and optional "seed",
-    "height", "width", "frames". Blank lines are skipped. ValueError names the line of a bad entry."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    """Entries of a prompt file (utf-8, a byte order mark allowed): one prompt per line, or JSON Lines
+    with "prompt" and optional "seed", "height", "width", "frames". Blank lines are skipped; a line that
+    starts with "{" is JSON, never a prompt. ValueError names the line of a bad entry."""
+    data = Path(path).read_bytes().removeprefix(codecs.BOM_UTF8)
     entries = []
-    for number, line in enumerate(lines, 1):
-        text = line.strip()
+    for number, raw in enumerate(data.splitlines(), 1):
+        try:
+            text = raw.decode("utf-8").strip()
+        except UnicodeDecodeError as error:
+            raise ValueError(f"line {number}: not UTF-8 text ({error.reason})") from None
         if not text:
             continue
         if not text.startswith("{"):
@@ -62,6 +73,8 @@ def read_prompt_file(path: str | Path) -> list[dict[str, Any]]:
         for key in ITEM_KEYS:
             if key in entry and (isinstance(entry[key], bool) or not isinstance(entry[key], int)):
                 raise ValueError(f"line {number}: {key!r} must be an integer, got {entry[key]!r}")
+        if "seed" in entry and (reason := seed_error(entry["seed"])):
+            raise ValueError(f"line {number}: 'seed' {reason}")
         entries.append(entry)
     if not entries:
         raise ValueError("no prompts in the file")

@@ -23,11 +23,14 @@ def _hub_cache(cache_dir: str | Path | None) -> str:
 
 def _load_demo(path: Path | None, device: str, dtype: torch.dtype) -> Any:
     from dit_accel.demo import load_demo_pipeline
+    from dit_accel.demo.config import WEIGHTS_ENV
 
     try:
         return load_demo_pipeline(path, device=device, dtype=dtype)
     except FileNotFoundError as error:
-        raise ModelNotAvailable(f"model 'demo': {error} On the command line: --model-path DIR.") from None
+        raise ModelNotAvailable(
+            f"model 'demo': {error} Then pass its folder with --model-path DIR or set {WEIGHTS_ENV}."
+        ) from None
 
 
 def _load_pretrained(

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from dit_accel.models.spec import ModelSpec, SizeRules
+from dit_accel.models.spec import Footprint, ModelSpec, SizeRules
 
 
 def _tiny(builder: str, **kwargs: Any) -> Callable[[], Any]:
@@ -54,7 +54,10 @@ DEMO_PROMPTS = (
 )
 TINY_PROMPTS = ("a cat runs on the grass", "a dog jumps in the water", "a red car on the street")
 
-WAN = SizeRules(multiple=16, frame_step=4)
+WAN = SizeRules(multiple=16, frame_step=4, max_side=2560, max_frames=161)
+# Parameters: transformer(s) + text encoder(s) + VAE (umT5-XXL 5.7B, T5-XXL encoder 4.8B, Llama 3 8B 7.5B).
+WAN_FOOTPRINT = Footprint(params=7.2e9, vae=(4, 8), patch=(1, 2, 2), dim=1536, heads=12, vae_channels=96)
+TINY_PARAMS = 1e6
 _wan21 = ModelSpec(
     name="wan2.1",
     family="wan",
@@ -69,6 +72,7 @@ _wan21 = ModelSpec(
     guidance=5.0,
     fps=16,
     rules=WAN,
+    footprint=WAN_FOOTPRINT,
     recommended=RECOMMENDED,
     prompts=PROMPTS,
     vae_fp32=True,
@@ -86,7 +90,8 @@ _hunyuan = ModelSpec(
     steps=50,
     guidance=6.0,
     fps=24,
-    rules=SizeRules(multiple=16, frame_step=4),
+    rules=SizeRules(multiple=16, frame_step=4, max_side=2560, max_frames=257),
+    footprint=Footprint(params=20.7e9, vae=(4, 8), patch=(1, 2, 2), dim=3072, heads=24, vae_channels=128),
     recommended=RECOMMENDED,
     prompts=PROMPTS,
 )
@@ -103,7 +108,8 @@ _cogvideox = ModelSpec(
     steps=50,
     guidance=6.0,
     fps=8,
-    rules=SizeRules(multiple=16, frame_step=4),
+    rules=SizeRules(multiple=16, frame_step=4, max_side=1440, max_frames=97),
+    footprint=Footprint(params=6.7e9, vae=(4, 8), patch=(1, 2, 2), dim=1920, heads=30, vae_channels=128),
     recommended=RECOMMENDED,
     prompts=PROMPTS,
 )
@@ -120,7 +126,8 @@ _ltx = ModelSpec(
     steps=50,
     guidance=3.0,
     fps=24,
-    rules=SizeRules(multiple=32, frame_step=8),
+    rules=SizeRules(multiple=32, frame_step=8, max_side=2432, max_frames=513),
+    footprint=Footprint(params=7.1e9, vae=(8, 32), patch=(1, 1, 1), dim=2048, heads=32, vae_channels=128),
     recommended=RECOMMENDED,
     prompts=PROMPTS,
 )
@@ -137,7 +144,8 @@ _flux = ModelSpec(
     steps=50,
     guidance=3.5,
     fps=1,
-    rules=SizeRules(multiple=16, frame_step=0),
+    rules=SizeRules(multiple=16, frame_step=0, max_side=4096),
+    footprint=Footprint(params=16.9e9, vae=(1, 8), patch=(1, 2, 2), dim=3072, heads=24, vae_channels=128),
     recommended=RECOMMENDED,
     prompts=PROMPTS,
 )
@@ -150,6 +158,7 @@ _tiny_wan = replace(
     width=128,
     frames=9,
     rules=SizeRules(multiple=16, frame_step=4, max_side=512, max_frames=125),  # rope_max_seq_len 32
+    footprint=Footprint(params=TINY_PARAMS, vae=(4, 8), patch=(1, 2, 2), dim=24, heads=2, vae_channels=3),
     vae_fp32=False,
     build=_tiny("tiny_wan_pipeline"),
     **_TINY_FIELDS,
@@ -164,6 +173,7 @@ _SPECS = (
         hub_id="Wan-AI/Wan2.1-T2V-14B-Diffusers",
         height=720,
         width=1280,
+        footprint=replace(WAN_FOOTPRINT, params=19.8e9, dim=5120, heads=40),
     ),
     replace(
         _wan21,
@@ -175,6 +185,7 @@ _SPECS = (
         steps=40,
         guidance=4.0,
         call_kwargs={"guidance_scale_2": 3.0},
+        footprint=replace(WAN_FOOTPRINT, params=33.8e9, dim=5120, heads=40),
     ),
     replace(
         _wan21,
@@ -185,12 +196,17 @@ _SPECS = (
         width=1280,
         frames=121,
         fps=24,
-        rules=SizeRules(multiple=32, frame_step=4),  # VAE 16x spatial, patch 2
+        rules=SizeRules(multiple=32, frame_step=4, max_side=2560, max_frames=241),  # VAE 16x spatial, patch 2
+        footprint=replace(WAN_FOOTPRINT, params=10.8e9, vae=(4, 16), dim=3072, heads=24),
     ),
     _hunyuan,
     _cogvideox,
     replace(
-        _cogvideox, name="cogvideox-5b", description="CogVideoX 5B text-to-video", hub_id="THUDM/CogVideoX-5b"
+        _cogvideox,
+        name="cogvideox-5b",
+        description="CogVideoX 5B text-to-video",
+        hub_id="THUDM/CogVideoX-5b",
+        footprint=replace(_cogvideox.footprint, params=10.5e9, dim=3072, heads=48),
     ),
     _ltx,
     _flux,
@@ -217,6 +233,7 @@ _SPECS = (
         fps=8,
         # patch (1, 4, 4) in pixel space; rope_max_seq_len 64 bounds the patch grid per axis
         rules=SizeRules(multiple=4, frame_step=1, max_side=256, max_frames=64),
+        footprint=Footprint(params=1e6, vae=(1, 1), patch=(1, 4, 4), dim=128, heads=2, vae_channels=0),
         recommended={**RECOMMENDED, "window": {**RECOMMENDED["window"], "window": (3, 8, 8)}},
         prompts=DEMO_PROMPTS,
     ),
@@ -237,6 +254,8 @@ _SPECS = (
         width=64,
         frames=9,
         call_kwargs={"max_sequence_length": 16, "prompt_template": {"template": "{}", "crop_start": 0}},
+        rules=SizeRules(multiple=16, frame_step=4, max_side=512, max_frames=125),
+        footprint=Footprint(params=TINY_PARAMS, vae=(4, 8), patch=(1, 1, 1), dim=24, heads=2, vae_channels=8),
         build=_tiny("tiny_hunyuan_video_pipeline"),
         **_TINY_FIELDS,
     ),
@@ -247,6 +266,8 @@ _SPECS = (
         height=128,
         width=128,
         frames=9,
+        rules=SizeRules(multiple=16, frame_step=4, max_side=512, max_frames=125),
+        footprint=Footprint(params=TINY_PARAMS, vae=(4, 8), patch=(1, 2, 2), dim=32, heads=2, vae_channels=8),
         call_kwargs={"max_sequence_length": 16},
         build=_tiny("tiny_cogvideox_pipeline"),
         **_TINY_FIELDS,
@@ -258,7 +279,8 @@ _SPECS = (
         height=32,
         width=32,
         frames=9,
-        rules=SizeRules(multiple=32, frame_step=4),
+        rules=SizeRules(multiple=32, frame_step=4, max_side=512, max_frames=125),
+        footprint=Footprint(params=TINY_PARAMS, vae=(4, 4), patch=(1, 1, 1), dim=24, heads=2, vae_channels=8),
         call_kwargs={"max_sequence_length": 16},
         build=_tiny("tiny_ltx_pipeline"),
         **_TINY_FIELDS,
@@ -269,7 +291,8 @@ _SPECS = (
         description="a tiny random Flux pipeline (offline; VAE 1x, so sizes are multiples of 2)",
         height=32,
         width=32,
-        rules=SizeRules(multiple=2, frame_step=0),
+        rules=SizeRules(multiple=2, frame_step=0, max_side=4096),
+        footprint=Footprint(params=TINY_PARAMS, vae=(1, 1), patch=(1, 2, 2), dim=32, heads=2, vae_channels=4),
         call_kwargs={"max_sequence_length": 16},
         build=_tiny("tiny_flux_pipeline"),
         **_TINY_FIELDS,

@@ -11,7 +11,8 @@ from typing import Any
 class SizeRules:
     """The sizes a model accepts. multiple: height and width must be multiples of it (pixels);
     frame_step: frames must be frame_step * k + 1 (1: any count; 0: an image model, frames = 1);
-    max_side / max_frames: upper bounds the model's position embeddings allow (None: no bound)."""
+    max_side / max_frames: the largest sizes accepted: what the position embeddings allow, else twice
+    the largest size the model was trained at (None: no bound)."""
 
     multiple: int
     frame_step: int
@@ -35,6 +36,24 @@ class SizeRules:
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What the memory of a request scales with, from the model's configs (approximate, for estimates).
+
+    params:       parameters of the whole pipeline (transformers, text encoders, VAE);
+    vae:          (temporal, spatial) compression of the VAE ((1, 1): pixel space, no VAE);
+    patch:        (frames, height, width) latents per transformer token;
+    dim, heads:   transformer width and attention heads;
+    vae_channels: decoder channels at full resolution (0: no VAE)."""
+
+    params: float
+    vae: tuple[int, int]
+    patch: tuple[int, int, int]
+    dim: int
+    heads: int
+    vae_channels: int
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model the CLI can run.
 
@@ -45,6 +64,7 @@ class ModelSpec:
     call_kwargs: extra arguments of every pipeline call (e.g. max_sequence_length).
     recommended: per method, the options and schedule `accelerate()` gets unless flags override them.
     build:       makes the pipeline offline (tiny and demo models).
+    footprint:   sizes for the memory estimate of a request (`dit_accel.models.memory`).
     """
 
     name: str
@@ -59,6 +79,7 @@ class ModelSpec:
     guidance: float
     fps: int
     rules: SizeRules
+    footprint: Footprint
     hub_id: str | None = None
     call_kwargs: dict[str, Any] = field(default_factory=dict)
     recommended: dict[str, dict[str, Any]] = field(default_factory=dict)
