@@ -137,8 +137,8 @@ def test_text_in_the_sequence_runs_dense_parallel_attention_and_says_so(ranks: l
 
 
 def _videos(out: Path) -> list[tuple[dict[str, Any], np.ndarray]]:
-    sidecars = [json.loads(path.read_text()) for path in sorted(out.rglob("*.json"))]
-    return [(sidecar, read_video(out / sidecar["file"])) for sidecar in sidecars]
+    sidecars = [(path, json.loads(path.read_text())) for path in sorted(out.rglob("*.json"))]
+    return [(sidecar, read_video(path.parent / sidecar["file"])) for path, sidecar in sidecars]
 
 
 def test_cli_context_parallel_ranks_make_each_video_together(tmp_path: Path) -> None:
