@@ -49,6 +49,7 @@ from triton.runtime.jit import MockTensor, create_function_from_signature  # noq
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from dit_accel.atomic import json_text  # noqa: E402
 from dit_accel.kernels.block_mass import triton_mass  # noqa: E402
 from dit_accel.kernels.block_sparse import triton_fwd  # noqa: E402
 from dit_accel.kernels.triton_utils import clip_to_blocks  # noqa: E402
@@ -200,13 +201,21 @@ def run(
             for block in blocks:
                 every, ships = configs_of(kernel, d, block)
                 for arch in archs:
-                    shipped |= {(kernel, d, block, arch, json.dumps(c, sort_keys=True)) for c in ships}
+                    shipped |= {
+                        (kernel, d, block, arch, json_text(c, indent=None, sort_keys=True)) for c in ships
+                    }
                     chosen = (ships if shipped_only else every)[:max_per_group]
                     todo += [Job(kernel, dtype, d, block, arch, c) for dtype in dtypes for c in chosen]
     with ProcessPoolExecutor(jobs) as pool:
         rows = list(pool.map(compile_job, todo))
     for row, job in zip(rows, todo, strict=True):
-        key = (job.kernel, job.head_dim, job.block, job.arch, json.dumps(job.config, sort_keys=True))
+        key = (
+            job.kernel,
+            job.head_dim,
+            job.block,
+            job.arch,
+            json_text(job.config, indent=None, sort_keys=True),
+        )
         row["shipped"] = key in shipped
     return {
         "date": datetime.date.today().isoformat(),
@@ -311,7 +320,7 @@ def main() -> None:
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "compile-report.json").write_text(json.dumps(report, indent=1) + "\n")
+        (out / "compile-report.json").write_text(json_text(report, indent=1) + "\n")
         (out / "compile-report.md").write_text(table + "\n")
     if args.check and problems(report):
         sys.exit(1)
