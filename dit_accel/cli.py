@@ -8,6 +8,7 @@ line that names it.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import os
 import sys
@@ -31,6 +32,7 @@ from dit_accel.generate.settings import (
     setting_names,
     setting_options,
 )
+from dit_accel.generate.stack import OFFLOADS
 from dit_accel.models.registry import DEFAULT_MODEL, MODELS
 from dit_accel.words import plural
 
@@ -241,6 +243,17 @@ def _load(spec: Any, args: argparse.Namespace, device: str, dtype: str, items: l
     return pipe
 
 
+def _prepare_stack(pipe: Any, args: argparse.Namespace, device: str) -> None:
+    from dit_accel.generate.stack import compile_transformers, offload
+
+    if args.offload:
+        offload(pipe, args.offload, device)
+    if args.vae_tiling:
+        pipe.vae.enable_tiling()
+    if args.compile:
+        compile_transformers(pipe)
+
+
 # ---- commands
 
 
@@ -252,9 +265,11 @@ def check_memory(
     device: str,
     dtype: str,
     context_parallel: int = 1,
+    offloaded: bool = False,
 ) -> None:
     """Refuse, before loading, a request that certainly does not fit on `device` (the estimate of
-    `dit_accel.models.memory` for the largest item size and setting)."""
+    `dit_accel.models.memory` for the largest item size and setting). `offloaded`: the weights stay on
+    the CPU (`--offload`), so only the activations must fit."""
     from dit_accel.models.memory import GIB, available_bytes, estimate
 
     free = available_bytes(device)
@@ -266,6 +281,8 @@ def check_memory(
         block, static = (None, False) if method is None else (method.block_size, method.static)
         for height, width, frames in {item.size for item in items}:
             need = estimate(spec, height, width, frames, batch, dtype, block, static, context_parallel)
+            if offloaded:
+                need = dataclasses.replace(need, weights=0)
             needs.append(
                 (need.total, need, f"{height}x{width}" + ("" if spec.is_image else f"x{frames}"), setting)
             )
@@ -299,7 +316,9 @@ def generation_job(args: argparse.Namespace) -> tuple[Any, list]:
     reason = context_error(args.context_parallel, world, torch.accelerator.device_count())
     if reason:
         raise UsageError("--context-parallel", reason)
-    check_memory(spec, items, [setting], args.batch_size, device, dtype, args.context_parallel)
+    check_memory(
+        spec, items, [setting], args.batch_size, device, dtype, args.context_parallel, bool(args.offload)
+    )
     groups = ContextGroups(rank, world, args.context_parallel)
     job = GenerationJob(
         spec=spec,
@@ -327,9 +346,10 @@ def _generate(args: argparse.Namespace) -> int:
     if group.from_leader(nothing) if group is not None else nothing:
         print(f"nothing to do in {job.folder}: {plural(len(mine), 'item')}, done or being made elsewhere")
         return 0
-    pipe = _load(job.spec, args, job.device, job.dtype, mine)
+    pipe = _load(job.spec, args, "cpu" if args.offload else job.device, job.dtype, mine)
     if group is not None:
         group.enable(pipe)
+    _prepare_stack(pipe, args, job.device)
     counts = run_generation(pipe, job, mine, progress=not args.no_progress and rank == 0, group=group)
     if not groups.leader:
         return 0
@@ -516,6 +536,16 @@ def build_parser() -> argparse.ArgumentParser:
         default=1,
         metavar="N",
         help="under torchrun: N ranks (GPUs) make each video together (Ulysses); groups split the prompts",
+    )
+    stack = generate.add_argument_group("memory and compilation")
+    stack.add_argument(
+        "--offload",
+        choices=OFFLOADS,
+        help="keep weights on the CPU: whole models, one transformer block, or each layer at a time",
+    )
+    stack.add_argument("--vae-tiling", action="store_true", help="decode the VAE in tiles (less memory)")
+    stack.add_argument(
+        "--compile", action="store_true", help="torch.compile the transformer blocks (slow first call)"
     )
     generate.set_defaults(run=_generate)
 

@@ -1,4 +1,5 @@
-"""Shared test utilities: random layouts, relative errors, strict JSON, a dead pid."""
+"""Shared test utilities: random layouts, relative errors, strict JSON, a dead pid, method options and
+runs of tiny models."""
 
 from __future__ import annotations
 
@@ -23,6 +24,16 @@ def strict_json(path: Path) -> dict:
 def dead_pid() -> int:
     """A pid no process on this machine has."""
     return next(pid for pid in range(4_000_000, 4_100_000) if not pid_alive(pid))
+
+
+# Options that make each sparse method skip blocks on the tiny Wan models (with block_size=16).
+METHOD_OPTIONS = {
+    "radial": {"decay": 0.05},
+    "window": {"window": (1, 4, 4)},
+    "draft": {"density": 0.3},
+    "reordered": {"order": "semantic", "density": 0.3},
+    "adaptive": {"mass": 0.5},
+}
 
 
 def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -52,3 +63,21 @@ def random_layout(
     mask.scatter_(-1, first, True)
     mask[:, 0, :empty_rows] = False
     return BlockLayout.from_mask(mask, q_len, kv_len, block_q, block_k)
+
+
+def wan_latents(
+    pipe, steps: int = 3, height: int = 128, width: int = 128, num_frames: int = 9, **kwargs
+) -> torch.Tensor:
+    """Latents of a seeded run of a (tiny) WanPipeline with classifier-free guidance."""
+    kwargs = {"prompt": "a cat runs on the grass", "negative_prompt": "blurry bad video", **kwargs}
+    return pipe(
+        height=height,
+        width=width,
+        num_frames=num_frames,
+        num_inference_steps=steps,
+        guidance_scale=5.0,
+        max_sequence_length=8,
+        output_type="latent",
+        generator=torch.Generator().manual_seed(0),
+        **kwargs,
+    ).frames

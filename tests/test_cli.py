@@ -537,3 +537,23 @@ def test_prompt_files_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
     path.write_text('{"prompt": "a cat", "seed": 5, "height": 32}\nplain words\n', encoding="utf-8-sig")
     first, second = read_prompt_file(path)
     assert first == {"prompt": "a cat", "seed": 5, "height": 32} and second == {"prompt": "plain words"}
+
+
+def test_offload_and_vae_tiling_flags_give_the_same_video(tmp_path: Path) -> None:
+    args = ["generate", "--model", "tiny-wan", "--method", "radial", "--steps", "1", "--no-progress"]
+    args += ["--height", "32", "--width", "32", "--frames", "5", "--prompt", "a cat"]
+    _ok(_cli(*args, "--out", str(tmp_path / "plain")))
+    _ok(_cli(*args, "--out", str(tmp_path / "stack"), "--offload", "group", "--vae-tiling"))
+    plain, stack = (read_video(next((tmp_path / name).glob("*/*.mp4"))) for name in ("plain", "stack"))
+    assert plain.shape == (5, 32, 32, 3) and np.array_equal(plain, stack)
+
+
+def test_compile_flag_compiles_the_transformer_blocks() -> None:
+    from dit_accel.cli import _prepare_stack, build_parser
+    from dit_accel.models.tiny_random import tiny_wan_pipeline
+
+    pipe = tiny_wan_pipeline()
+    args = build_parser().parse_args(["generate", "--compile", "--offload", "model", "--prompt", "a cat"])
+    _prepare_stack(pipe, args, "cpu")
+    assert all(block._compiled_call_impl is not None for block in pipe.transformer.blocks)
+    assert hasattr(pipe.transformer, "_hf_hook")  # accelerate's model offload hook

@@ -11,6 +11,8 @@ from dit_accel.methods import Dense, Method, Plan, Radial
 from dit_accel.models.tiny_random import tiny_wan_pipeline
 from dit_accel.pipelines import accelerate
 from dit_accel.pipelines.hook import STEP_CONTEXT_HOOK
+from tests.helpers import METHOD_OPTIONS
+from tests.helpers import wan_latents as generate
 from tests.tiny_models import TINY_MODELS, tiny_wan
 
 PROMPT = "a cat runs on the grass"
@@ -34,21 +36,6 @@ class Counting(Method):
 @pytest.fixture(scope="module")
 def pipe():
     return tiny_wan_pipeline()
-
-
-def generate(pipe, steps: int = 3, height: int = 128, width: int = 128, **kwargs) -> torch.Tensor:
-    kwargs = {"prompt": PROMPT, "negative_prompt": "blurry bad video", **kwargs}
-    return pipe(
-        height=height,
-        width=width,
-        num_frames=9,
-        num_inference_steps=steps,
-        guidance_scale=5.0,
-        max_sequence_length=8,
-        output_type="latent",
-        generator=torch.Generator().manual_seed(0),
-        **kwargs,
-    ).frames
 
 
 def test_dense_method_reproduces_the_stock_pipeline_with_cfg_and_batches(pipe) -> None:
@@ -249,30 +236,10 @@ def test_accelerate_rejects_bad_arguments(pipe) -> None:
     assert STEP_CONTEXT_HOOK not in pipe.transformer._diffusers_hook.hooks
 
 
-def test_torch_compile_runs_the_accelerated_transformer() -> None:
-    model, inputs, _ = tiny_wan()
-    handle = accelerate(model, "radial", decay=0.05, block_size=16)
-    with torch.no_grad():
-        eager = model(**inputs, return_dict=False)[0]
-        compiled = torch.compile(model, backend="eager")(**inputs, return_dict=False)[0]
-    handle.remove()
-    torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
-    assert [r.cache_hit for r in handle.runtime.records] == [False, True, True, True]
-
-
-OPTIONS = {
-    "radial": {"decay": 0.05},
-    "window": {"window": (1, 4, 4)},
-    "draft": {"density": 0.3},
-    "reordered": {"order": "semantic", "density": 0.3},
-    "adaptive": {"mass": 0.5},
-}
-
-
-@pytest.mark.parametrize("name", list(OPTIONS))
+@pytest.mark.parametrize("name", list(METHOD_OPTIONS))
 def test_sparse_methods_give_finite_outputs_at_their_reported_density(name: str) -> None:
     model, inputs, _ = tiny_wan(frames=4)
-    handle = accelerate(model, name, block_size=16, refresh_every=1, **OPTIONS[name])
+    handle = accelerate(model, name, block_size=16, refresh_every=1, **METHOD_OPTIONS[name])
     with torch.no_grad():
         for timestep in (900.0, 800.0):  # the second step re-plans from the first (warm start)
             out = model(**dict(inputs, timestep=torch.tensor([timestep])), return_dict=False)[0]

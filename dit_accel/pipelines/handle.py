@@ -6,17 +6,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from diffusers.hooks import HookRegistry
 from diffusers.hooks.hooks import CacheContext
 
 from dit_accel.methods.base import Method
 from dit_accel.methods.registry import make_method
-from dit_accel.pipelines.hook import STEP_CONTEXT_HOOK, StepContextConfig, apply_step_context
-from dit_accel.pipelines.runtime import StepRuntime, attention_sites
+from dit_accel.pipelines.hook import STEP_CONTEXT_HOOK
+from dit_accel.pipelines.install import Installed, install, uninstall
+from dit_accel.pipelines.runtime import StepRuntime
 from dit_accel.pipelines.schedule import DenseSchedule
 from dit_accel.pipelines.stats import StepLayerStats, aggregate, summarize
 from dit_accel.processors.adapters import ADAPTERS, FAMILIES, adapter_for_transformer
-from dit_accel.processors.parallel import context_parallel_config, share_context_parallel_config
+from dit_accel.processors.parallel import context_parallel_config
 from dit_accel.processors.processor import SparseAttnProcessor
 
 
@@ -38,15 +38,6 @@ class AccelerationConfig:
     num_inference_steps: int | None = None
     min_seq_len: int = 0
     timing: bool = False
-
-
-@dataclass
-class _Installed:
-    name: str
-    transformer: torch.nn.Module
-    processors: dict[str, Any]
-    had_registry: bool
-    had_forward: bool
 
 
 def _transformers(pipe: Any) -> list[tuple[str, torch.nn.Module]]:
@@ -81,7 +72,7 @@ def _total_steps(pipe: Any, config: AccelerationConfig, context: CacheContext | 
 class AccelerationHandle:
     """What `accelerate()` installed: read `stats()` / `summary()`, undo with `remove()`."""
 
-    def __init__(self, config: AccelerationConfig, runtime: StepRuntime, installed: list[_Installed]) -> None:
+    def __init__(self, config: AccelerationConfig, runtime: StepRuntime, installed: list[Installed]) -> None:
         self.config = config
         self.runtime = runtime
         self._installed = installed
@@ -100,18 +91,11 @@ class AccelerationHandle:
         return {**summarize(self.runtime.records), "dense_causes": dict(self.runtime.dense_causes)}
 
     def remove(self) -> None:
-        """Restore the original processors (the same objects) and the transformers' forward and hooks."""
+        """Undo what `accelerate()` changed and nothing else: processors it set go back to the originals
+        (the same objects), its step hook leaves; hooks and wrappers others installed before or after
+        stay working."""
         for item in self._installed:
-            module = item.transformer
-            module.set_attn_processor(dict(item.processors))
-            share_context_parallel_config(module)
-            registry = HookRegistry.check_if_exists_or_initialize(module)
-            registry.remove_hook(STEP_CONTEXT_HOOK, recurse=False)
-            if not registry.hooks:
-                if not item.had_registry:
-                    del module._diffusers_hook
-                if not item.had_forward:
-                    module.__dict__.pop("forward", None)
+            uninstall(item)
         self._installed = []
 
     def __repr__(self) -> str:
@@ -169,18 +153,8 @@ def accelerate(
         processor = SparseAttnProcessor(config.method, min_seq_len=config.min_seq_len, runtime=runtime)
         processor._parallel_config = context_parallel_config(module)
         processors.append(processor)
-    installed = []
-    for (name, module), processor in zip(transformers, processors, strict=True):
-        installed.append(
-            _Installed(
-                name=name,
-                transformer=module,
-                processors=module.attn_processors,
-                had_registry=hasattr(module, "_diffusers_hook"),
-                had_forward="forward" in module.__dict__,
-            )
-        )
-        runtime.sites.update(attention_sites(name, module, adapter_for_transformer(module).blocks))
-        module.set_attn_processor(processor)
-        apply_step_context(module, StepContextConfig(runtime))
+    installed = [
+        install(name, module, processor, runtime)
+        for (name, module), processor in zip(transformers, processors, strict=True)
+    ]
     return AccelerationHandle(config, runtime, installed)

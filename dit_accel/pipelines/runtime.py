@@ -29,24 +29,26 @@ class Site:
     name: str
 
 
-def attention_sites(model: str, transformer: torch.nn.Module, blocks: tuple[str, ...]) -> dict[int, Site]:
-    """Site of every attention module of `transformer` by id; `blocks` name its block lists in run order."""
+def attention_sites(
+    model: str, transformer: torch.nn.Module, blocks: tuple[str, ...]
+) -> list[tuple[torch.nn.Module, Site]]:
+    """Every attention module of `transformer` with its site; `blocks` name its block lists in run order."""
     layer_of: dict[int, int] = {}
     layer = 0
     for block_list in blocks:
         for block in getattr(transformer, block_list, ()):
             layer_of.update((id(module), layer) for module in block.modules())
             layer += 1
-    sites = {}
-    for name, module in transformer.named_modules():
-        if hasattr(module, "set_processor"):
-            sites[id(module)] = Site(model, layer_of.get(id(module)), name)
-    return sites
+    return [
+        (module, Site(model, layer_of.get(id(module)), name))
+        for name, module in transformer.named_modules()
+        if hasattr(module, "set_processor")
+    ]
 
 
 class StepRuntime(PlanningContext):
-    """Knows the step (from the transformers' step hooks), each module's site, the dense schedule,
-    the pattern cache and the per-call records."""
+    """Knows the step (from the transformers' step hooks), each module's site (`sites[i]` for the module
+    whose site tensor holds i), the dense schedule, the pattern cache and the per-call records."""
 
     def __init__(
         self,
@@ -62,7 +64,8 @@ class StepRuntime(PlanningContext):
         self.state = StepState()
         self.records: list[CallRecord] = []
         self.dense_causes: Counter[str] = Counter()
-        self.sites: dict[int, Site] = {}
+        self.sites: list[Site] = []
+        self.step_token = torch.zeros((), dtype=torch.int64)
         self._total_steps = total_steps
         self._video_grid: tuple[int, int, int] | None = None
         self._last: dict[tuple[Site | None, str], Plan] = {}
@@ -77,8 +80,8 @@ class StepRuntime(PlanningContext):
         self.state.total_steps = self._total_steps(context)
         self._video_grid = video_grid
 
-    def site(self, attn: torch.nn.Module) -> Site | None:
-        return self.sites.get(id(attn))
+    def site(self, index: int | None) -> Site | None:
+        return self.sites[index] if index is not None else None
 
     def video_grid(self) -> tuple[int, int, int] | None:
         return self._video_grid

@@ -15,15 +15,24 @@ import torch
 from dit_accel.grid import TokenGrid
 from dit_accel.methods.base import Method, Plan
 
+# An attention module's site tensor (int64 scalar on the CPU): its index in the runtime's sites. A tensor,
+# not a number, so that compiled code passes it as an input and one graph serves every layer.
+SITE_ATTRIBUTE = "_dit_accel_site"
+
 
 class PlanningContext:
-    """Plans for a processor used on its own (`transformer.set_attn_processor(...)`)."""
+    """Plans for a processor used on its own (`transformer.set_attn_processor(...)`).
+
+    step_token: a tensor that the runtime's step hook updates before each forward (None: no hook).
+    """
+
+    step_token: torch.Tensor | None = None
 
     def __init__(self) -> None:
         self._static: dict[tuple[TokenGrid, int, torch.device], Plan] = {}
 
-    def site(self, attn: torch.nn.Module) -> Hashable | None:
-        """Where `attn` sits in the model (e.g. its layer); None when unknown."""
+    def site(self, index: int | None) -> Hashable | None:
+        """Where the module with site tensor `index` sits in the model (e.g. its layer); None when unknown."""
         return None
 
     def video_grid(self) -> tuple[int, int, int] | None:

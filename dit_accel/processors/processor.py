@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
 import torch
@@ -13,8 +13,11 @@ from dit_accel.methods.base import Method
 from dit_accel.processors import notices
 from dit_accel.processors.adapters import Adapter, adapter_for
 from dit_accel.processors.adapters.plain import PlainAttentionAdapter
+from dit_accel.processors.adapters.wan import rotary_video_grid
+from dit_accel.processors.call_op import attention_call
+from dit_accel.processors.object_ids import object_id
 from dit_accel.processors.parallel import ContextShards, context_parallel, unsupported_layout
-from dit_accel.processors.planning import PlanningContext
+from dit_accel.processors.planning import SITE_ATTRIBUTE, PlanningContext
 from dit_accel.processors.ring import Ring
 from dit_accel.processors.stock import stock_attention
 
@@ -72,6 +75,7 @@ class SparseAttnProcessor:
         self._stock: dict[type[Adapter], Any] = {}
         self._notices = notices.DenseNotices()
         self._shards: ContextShards | None = None
+        self._id = object_id(self)
 
     def __call__(
         self,
@@ -84,7 +88,7 @@ class SparseAttnProcessor:
         adapter = adapter_for(attn, encoder_hidden_states, image_rotary_emb)
         if not adapter.accelerates(attn, encoder_hidden_states):
             if isinstance(adapter, PlainAttentionAdapter):
-                self._note_dense(notices.MODULE, attn)
+                self._note_dense(notices.MODULE, type(attn).__name__)
             stock = self._stock_processor(adapter)
             return stock(attn, hidden_states, encoder_hidden_states, attention_mask, image_rotary_emb)
         return adapter.forward(
@@ -99,7 +103,6 @@ class SparseAttnProcessor:
         stock._parallel_config = self._parallel_config
         return stock
 
-    @torch.compiler.disable
     def attend(
         self,
         attn: torch.nn.Module,
@@ -111,36 +114,68 @@ class SparseAttnProcessor:
         text_first: bool = False,
         mask: torch.Tensor | None = None,
         key_len: torch.Tensor | None = None,
-        find_grid: Callable[[], tuple[int, int, int] | None] | None = None,
+        grid_table: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """One self-attention call: q/k/v `[B, S, H, D]` -> `[B, S, H, D]`.
+        """One self-attention call: q/k/v `[B, S, H, D]` -> `[B, S, H, D]`, as one opaque custom op
+        (`dit_accel.processors.call_op`) so that torch.compile traces it without a graph break.
 
-        text_len:  text tokens in the sequence (None: all tokens after the video grid).
-        mask:      the stock attention mask; a call with a mask runs dense unless `key_len` explains it.
-        key_len:   int `[B]` valid keys per batch element (a key-padding mask over trailing text tokens).
-        find_grid: reads (frames, height, width) from the call's own inputs (e.g. Wan's rotary table).
+        text_len:   text tokens in the sequence (None: all tokens after the video grid).
+        mask:       the stock attention mask; a call with a mask runs dense unless `key_len` explains it.
+        key_len:    int `[B]` valid keys per batch element (a key-padding mask over trailing text tokens).
+        grid_table: Wan's rotary table `[1, S, 1, D]`, which tells (frames, height, width) in bare use.
 
         Under context parallelism q/k/v hold this rank's sequence chunk (`processors/parallel.py`; the
-        grid then comes from `grid=` or `accelerate()`).
+        grid then comes from `grid=` or `accelerate()`); the all-to-alls run inside the op too.
         """
-        site = self.runtime.site(attn)
+        return attention_call(
+            q,
+            k,
+            v,
+            mask,
+            key_len,
+            grid_table,
+            getattr(attn, SITE_ATTRIBUTE, None),
+            self.runtime.step_token,
+            -1 if text_len is None else text_len,
+            text_first,
+            type(attn).__name__,
+            self._id,
+        )
+
+    def run_call(
+        self,
+        kind: str,
+        site_index: int | None,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        *,
+        text_len: int | None,
+        text_first: bool,
+        mask: torch.Tensor | None,
+        key_len: torch.Tensor | None,
+        grid_table: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """`attend`'s work, run eagerly inside the custom op; `kind` is the attention module's class name
+        (for notices), `site_index` its site tensor."""
+        site = self.runtime.site(site_index)
         cp = context_parallel(self._parallel_config)
         if cp is None:
-            return self._attend(attn, site, q, k, v, text_len, text_first, mask, key_len, find_grid)
+            return self._attend(kind, site, q, k, v, text_len, text_first, mask, key_len, grid_table)
         cause = unsupported_layout(cp, text_len, mask, key_len)
         if cause is not None:
-            return self._dense(attn, site, q, k, v, mask, cause, parallel_config=self._parallel_config)
+            return self._dense(kind, site, q, k, v, mask, cause, parallel_config=self._parallel_config)
         if self._shards is None or self._shards.config is not cp:
             self._shards = ContextShards(cp)
         q, k, v = self._shards.gather(q, k, v)
         out = self._attend(
-            attn, site, q, k, v, text_len, text_first, None, None, None, ring=self._shards.ring
+            kind, site, q, k, v, text_len, text_first, None, None, None, ring=self._shards.ring
         )
         return self._shards.scatter(out)
 
     def _attend(
         self,
-        attn: torch.nn.Module,
+        kind: str,
         site: Hashable | None,
         q: torch.Tensor,
         k: torch.Tensor,
@@ -149,26 +184,26 @@ class SparseAttnProcessor:
         text_first: bool,
         mask: torch.Tensor | None,
         key_len: torch.Tensor | None,
-        find_grid: Callable[[], tuple[int, int, int] | None] | None,
+        grid_table: torch.Tensor | None,
         ring: Ring | None = None,
     ) -> torch.Tensor:
-        """`attend` on k/v `[B, S, H, D]` holding the whole sequence, and q the same (with `ring`: this
+        """`run_call` on k/v `[B, S, H, D]` holding the whole sequence, and q the same (with `ring`: this
         rank's chunk of the queries)."""
         seq_len = k.shape[1]
         lengths = key_len.tolist() if key_len is not None else None
         if lengths is not None and min(lengths) == seq_len:
             mask = lengths = None  # nothing is padded
         if self.runtime.is_dense(site):
-            return self._dense(attn, site, q, k, v, mask, notices.SCHEDULE)
+            return self._dense(kind, site, q, k, v, mask, notices.SCHEDULE)
         if seq_len < self.min_seq_len:
-            return self._dense(attn, site, q, k, v, mask, notices.SHORT)
+            return self._dense(kind, site, q, k, v, mask, notices.SHORT)
         if mask is not None and lengths is None:
-            return self._dense(attn, site, q, k, v, mask, notices.MASK)
-        grid = self._grid(seq_len, text_len, text_first, find_grid)
+            return self._dense(kind, site, q, k, v, mask, notices.MASK)
+        grid = self._grid(seq_len, text_len, text_first, grid_table)
         if lengths is None:
             return self._sparse(site, q, k, v, grid, ring)
         if grid.text_first or min(lengths) < grid.video_len:
-            return self._dense(attn, site, q, k, v, mask, notices.MASK)
+            return self._dense(kind, site, q, k, v, mask, notices.MASK)
         return self._sparse_padded(site, q, k, v, grid, lengths)
 
     def _grid(
@@ -176,9 +211,11 @@ class SparseAttnProcessor:
         seq_len: int,
         text_len: int | None,
         text_first: bool,
-        find_grid: Callable[[], tuple[int, int, int] | None] | None,
+        grid_table: torch.Tensor | None,
     ) -> TokenGrid:
-        dims = self.grid or self.runtime.video_grid() or (find_grid() if find_grid is not None else None)
+        dims = self.grid or self.runtime.video_grid()
+        if dims is None and grid_table is not None:
+            dims = rotary_video_grid(grid_table)
         if dims is None:
             raise ValueError(_NO_GRID)
         frames, height, width = dims
@@ -191,13 +228,13 @@ class SparseAttnProcessor:
             )
         return TokenGrid(frames, height, width, text_len=text, text_first=text_first)
 
-    def _note_dense(self, cause: str, attn: torch.nn.Module) -> None:
-        self._notices.note(cause, type(attn).__name__)
+    def _note_dense(self, cause: str, kind: str) -> None:
+        self._notices.note(cause, kind)
         self.runtime.dense(cause)
 
     def _dense(
         self,
-        attn: torch.nn.Module,
+        kind: str,
         site: Hashable | None,
         q: torch.Tensor,
         k: torch.Tensor,
@@ -206,7 +243,7 @@ class SparseAttnProcessor:
         cause: str,
         parallel_config: Any = None,
     ) -> torch.Tensor:
-        self._note_dense(cause, attn)
+        self._note_dense(cause, kind)
         start = self.runtime.clock(q.device)
         out = stock_attention(q, k, v, mask, backend=self._attention_backend, parallel_config=parallel_config)
         elapsed = self.runtime.clock(q.device) - start

@@ -28,7 +28,7 @@ class Attend(Protocol):
         text_first: bool = False,
         mask: torch.Tensor | None = None,
         key_len: torch.Tensor | None = None,
-        find_grid: Callable[[], tuple[int, int, int] | None] | None = None,
+        grid_table: torch.Tensor | None = None,
     ) -> torch.Tensor: ...
 
 

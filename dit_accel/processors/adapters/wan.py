@@ -3,7 +3,6 @@ context through `add_k_proj`) runs the stock processor."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
 import torch
@@ -76,12 +75,11 @@ class WanAdapter(Adapter):
         query = attn.norm_q(query).unflatten(2, (attn.heads, -1))
         key = attn.norm_k(key).unflatten(2, (attn.heads, -1))
         value = value.unflatten(2, (attn.heads, -1))
-        find_grid = None
         if rotary is not None:
             query = _apply_rotary(query, *rotary)
             key = _apply_rotary(key, *rotary)
-            find_grid = functools.partial(rotary_video_grid, rotary[0])
-        out = processor.attend(attn, query, key, value, mask=attention_mask, find_grid=find_grid)
+        grid_table = rotary[0] if rotary is not None else None
+        out = processor.attend(attn, query, key, value, mask=attention_mask, grid_table=grid_table)
         out = out.flatten(2, 3).type_as(query)
         return attn.to_out[1](attn.to_out[0](out))
 
