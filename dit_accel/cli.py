@@ -251,7 +251,8 @@ def _prepare_stack(pipe: Any, args: argparse.Namespace, device: str) -> None:
     if args.vae_tiling:
         pipe.vae.enable_tiling()
     if args.compile:
-        compile_transformers(pipe)
+        # diffusers' context-parallel split hook breaks the graph of the first block: no fullgraph there.
+        compile_transformers(pipe, fullgraph=args.context_parallel == 1)
 
 
 # ---- commands

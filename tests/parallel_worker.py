@@ -16,6 +16,7 @@ from unittest import mock
 import torch
 import torch.distributed as dist
 from diffusers import ContextParallelConfig
+from torch._dynamo.utils import counters
 
 import dit_accel as da
 from dit_accel import cli
@@ -47,8 +48,10 @@ def enable_parallelism(model: torch.nn.Module, config: ContextParallelConfig) ->
         model.enable_parallelism(config=config)
 
 
-def run_case(case: str, order: str, layout: dict[str, int]) -> dict[str, Any]:
-    """order: one of ORDERS; layout: ContextParallelConfig arguments."""
+def run_case(case: str, order: str, layout: dict[str, int], compiled: bool = False) -> dict[str, Any]:
+    """order: one of ORDERS; layout: ContextParallelConfig arguments; compiled: the blocks compiled
+    (`compile_repeated_blocks`, Dynamo only; not fullgraph, see `fullgraph_error`) after both, and
+    TIMESTEPS run twice, the second time with recompiles forbidden (outputs and stats: the first run's)."""
     method, options, extra = CASES[case]
     model, inputs, _ = tiny_wan(frames=FRAMES)
     config = ContextParallelConfig(**layout)
@@ -57,14 +60,39 @@ def run_case(case: str, order: str, layout: dict[str, int]) -> dict[str, Any]:
     handle = da.accelerate(model, method, num_inference_steps=len(TIMESTEPS), **options, **extra)
     if order == "accelerate_first":
         enable_parallelism(model, config)
+    if compiled:
+        torch._dynamo.reset()
+        model.compile_repeated_blocks(fullgraph=False, backend="eager")
     outputs = [forward(model, inputs, t) for t in TIMESTEPS]
     stats = handle.stats()
-    return {
+    result = {
         "outputs": outputs,
         "summary": handle.summary(),
         "sparse_calls": sum(s.calls - s.dense_calls for s in stats),
         "cache_hits": sum(s.cache_hits for s in stats),
     }
+    if compiled:
+        graphs = counters["stats"]["unique_graphs"]
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            second = [forward(model, inputs, t) for t in TIMESTEPS]
+        result["new_graphs"] = counters["stats"]["unique_graphs"] - graphs
+        result["second_outputs"] = second
+    return result
+
+
+def fullgraph_error(degree: int) -> str:
+    """What `compile_repeated_blocks(fullgraph=True)` raises under Ulysses: diffusers 0.42's own split
+    hook on the first block (`_cp_plan`) calls `inspect.signature`, which Dynamo cannot trace."""
+    model, inputs, _ = tiny_wan(frames=FRAMES)
+    da.accelerate(model, "draft", block_size=16, density=0.5)
+    enable_parallelism(model, ContextParallelConfig(ulysses_degree=degree))
+    torch._dynamo.reset()
+    model.compile_repeated_blocks(fullgraph=True, backend="eager")
+    try:
+        forward(model, inputs)
+    except torch._dynamo.exc.Unsupported as error:
+        return str(error)
+    return ""
 
 
 def removed_output(degree: int) -> torch.Tensor:
@@ -88,7 +116,7 @@ def flux_run(degree: int) -> dict[str, Any]:
 
 def main(out_dir: str) -> None:
     """Every case of CASES in each layout of this world size (4 ranks: one install order, to stay quick);
-    with 2 ranks also remove() and Flux."""
+    with 2 ranks also Draft with compiled blocks, remove() and Flux."""
     dist.init_process_group("gloo")
     world = dist.get_world_size()
     results: dict[str, Any] = {}
@@ -97,6 +125,11 @@ def main(out_dir: str) -> None:
             for order in ORDERS if world == 2 else ORDERS[1:]:
                 results[f"{name}/{case}/{order}"] = run_case(case, order, layout)
     if world == 2:
+        for name in LAYOUTS[world]:
+            results[f"{name}/draft/compiled"] = run_case(
+                "draft", "accelerate_first", LAYOUTS[world][name], True
+            )
+        results["fullgraph_error"] = fullgraph_error(world)
         results["removed"] = removed_output(world)
         results["flux"] = flux_run(world)
     torch.save(results, f"{out_dir}/rank{dist.get_rank()}.pt")

@@ -1,6 +1,7 @@
 """Context parallelism (diffusers' ContextParallelConfig) over gloo, Ulysses and ring on 2 processes,
 Ulysses x ring on 4: each rank's output equals one process's sparse output, every rank runs sparse calls,
-the plan cache works across steps; and `generate --context-parallel` under torchrun."""
+the plan cache works across steps, also with compiled blocks; and `generate --context-parallel` under
+torchrun."""
 
 from __future__ import annotations
 
@@ -107,6 +108,27 @@ def test_two_ranks_match_one_process(ranks: list[dict[str, Any]], layout: str, c
 @pytest.mark.parametrize("case", list(CASES))
 def test_ulysses_times_ring_matches_one_process(four_ranks: list[dict[str, Any]], case: str) -> None:
     _check_matches_one_process(four_ranks, f"ulysses_ring/{case}/parallel_first")
+
+
+@pytest.mark.parametrize("layout", ["ulysses", "ring"])
+def test_compiled_blocks_match_one_process_and_compile_once(ranks: list[dict[str, Any]], layout: str) -> None:
+    """compile_repeated_blocks under context parallelism: the attention op (with its all-to-alls) runs
+    sparse inside the compiled blocks, and a second generation compiles nothing new."""
+    key = f"{layout}/draft/compiled"
+    _check_matches_one_process(ranks, key)
+    reference = single_process("draft")["outputs"]
+    for seen in ranks:
+        assert seen[key]["new_graphs"] == 0
+        for out, ref in zip(seen[key]["second_outputs"], reference, strict=True):
+            assert (out - ref).abs().max().item() < 1e-4
+
+
+def test_fullgraph_compile_under_context_parallelism_stops_in_diffusers_split_hook(
+    ranks: list[dict[str, Any]],
+) -> None:
+    for seen in ranks:
+        error = seen["fullgraph_error"]
+        assert "Unsupported hasattr call" in error and "diffusers/hooks/context_parallel.py" in error
 
 
 def test_planned_method_caches_across_steps(ranks: list[dict[str, Any]]) -> None:

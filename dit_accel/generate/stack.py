@@ -40,11 +40,12 @@ def offload(pipe: Any, kind: str, device: str) -> None:
             )
 
 
-def compile_transformers(pipe: Any) -> None:
+def compile_transformers(pipe: Any, fullgraph: bool = True) -> None:
     """torch.compile each denoiser: its repeated blocks when diffusers knows them (one graph serves every
-    block), else the whole model; fullgraph, since dit_accel's attention is one opaque op."""
+    block), else the whole model. fullgraph holds since dit_accel's attention is one opaque op; pass False
+    under context parallelism, whose split hook (diffusers 0.42) Dynamo cannot trace."""
     for module in transformers_of(pipe):
         if getattr(module, "_repeated_blocks", None):
-            module.compile_repeated_blocks(fullgraph=True)
+            module.compile_repeated_blocks(fullgraph=fullgraph)
         else:
-            module.compile(fullgraph=True)
+            module.compile(fullgraph=fullgraph)

@@ -10,9 +10,24 @@ One graph then serves every layer, step and plan refresh. Under context parallel
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from dit_accel.processors.object_ids import lookup
+
+
+@dataclass(frozen=True)
+class CallInputs:
+    """What one attention call tells besides q/k/v (see `attention_call`); text_len None: all tokens
+    after the video grid."""
+
+    kind: str
+    text_len: int | None
+    text_first: bool
+    mask: torch.Tensor | None
+    key_len: torch.Tensor | None
+    grid_table: torch.Tensor | None
 
 
 @torch.library.custom_op("dit_accel::attention_call", mutates_args=())
@@ -39,18 +54,8 @@ def attention_call(
     kind:     the attention module's class name (what the dense-call notices name).
     The other arguments are `SparseAttnProcessor.attend`'s.
     """
-    return lookup(processor).run_call(
-        kind,
-        None if site is None else int(site),
-        q,
-        k,
-        v,
-        text_len=None if text_len < 0 else text_len,
-        text_first=text_first,
-        mask=mask,
-        key_len=key_len,
-        grid_table=grid_table,
-    )
+    call = CallInputs(kind, None if text_len < 0 else text_len, text_first, mask, key_len, grid_table)
+    return lookup(processor).run_call(None if site is None else int(site), q, k, v, call)
 
 
 @attention_call.register_fake

@@ -14,7 +14,7 @@ from dit_accel.processors import notices
 from dit_accel.processors.adapters import Adapter, adapter_for
 from dit_accel.processors.adapters.plain import PlainAttentionAdapter
 from dit_accel.processors.adapters.wan import rotary_video_grid
-from dit_accel.processors.call_op import attention_call
+from dit_accel.processors.call_op import CallInputs, attention_call
 from dit_accel.processors.object_ids import object_id
 from dit_accel.processors.parallel import ContextShards, context_parallel, unsupported_layout
 from dit_accel.processors.planning import SITE_ATTRIBUTE, PlanningContext
@@ -143,54 +143,39 @@ class SparseAttnProcessor:
         )
 
     def run_call(
-        self,
-        kind: str,
-        site_index: int | None,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        *,
-        text_len: int | None,
-        text_first: bool,
-        mask: torch.Tensor | None,
-        key_len: torch.Tensor | None,
-        grid_table: torch.Tensor | None,
+        self, site_index: int | None, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, call: CallInputs
     ) -> torch.Tensor:
-        """`attend`'s work, run eagerly inside the custom op; `kind` is the attention module's class name
-        (for notices), `site_index` its site tensor."""
+        """`attend`'s work, run eagerly inside the custom op; `site_index` is the module's site tensor."""
         site = self.runtime.site(site_index)
         cp = context_parallel(self._parallel_config)
         if cp is None:
-            return self._attend(kind, site, q, k, v, text_len, text_first, mask, key_len, grid_table)
-        cause = unsupported_layout(cp, text_len, mask, key_len)
+            return self._attend(site, q, k, v, call)
+        cause = unsupported_layout(cp, call.text_len, call.mask, call.key_len)
         if cause is not None:
-            return self._dense(kind, site, q, k, v, mask, cause, parallel_config=self._parallel_config)
+            return self._dense(
+                call.kind, site, q, k, v, call.mask, cause, parallel_config=self._parallel_config
+            )
         if self._shards is None or self._shards.config is not cp:
             self._shards = ContextShards(cp)
         q, k, v = self._shards.gather(q, k, v)
-        out = self._attend(
-            kind, site, q, k, v, text_len, text_first, None, None, None, ring=self._shards.ring
-        )
-        return self._shards.scatter(out)
+        # The rotary table is this rank's chunk too: the grid comes from `grid=` or `accelerate()`.
+        call = dataclasses.replace(call, grid_table=None)
+        return self._shards.scatter(self._attend(site, q, k, v, call, ring=self._shards.ring))
 
     def _attend(
         self,
-        kind: str,
         site: Hashable | None,
         q: torch.Tensor,
         k: torch.Tensor,
         v: torch.Tensor,
-        text_len: int | None,
-        text_first: bool,
-        mask: torch.Tensor | None,
-        key_len: torch.Tensor | None,
-        grid_table: torch.Tensor | None,
+        call: CallInputs,
         ring: Ring | None = None,
     ) -> torch.Tensor:
         """`run_call` on k/v `[B, S, H, D]` holding the whole sequence, and q the same (with `ring`: this
         rank's chunk of the queries)."""
         seq_len = k.shape[1]
-        lengths = key_len.tolist() if key_len is not None else None
+        mask, kind = call.mask, call.kind
+        lengths = call.key_len.tolist() if call.key_len is not None else None
         if lengths is not None and min(lengths) == seq_len:
             mask = lengths = None  # nothing is padded
         if self.runtime.is_dense(site):
@@ -199,7 +184,7 @@ class SparseAttnProcessor:
             return self._dense(kind, site, q, k, v, mask, notices.SHORT)
         if mask is not None and lengths is None:
             return self._dense(kind, site, q, k, v, mask, notices.MASK)
-        grid = self._grid(seq_len, text_len, text_first, grid_table)
+        grid = self._grid(seq_len, call.text_len, call.text_first, call.grid_table)
         if lengths is None:
             return self._sparse(site, q, k, v, grid, ring)
         if grid.text_first or min(lengths) < grid.video_len:
