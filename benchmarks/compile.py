@@ -2,19 +2,23 @@
 
     python benchmarks/compile.py                 # tiny-wan (1,280 tokens) and the demo model (2,304 tokens)
     python benchmarks/compile.py --models demo --steps 8 --repeats 3
+    DIT_ACCEL_BENCH_CLOCK=process python benchmarks/compile.py --threads 1   # on a shared machine
 
 Compiled = `compile_repeated_blocks(fullgraph=True)` with inductor (what `dit-accel generate --compile`
 does). Per model and setting: the first generation (compilation included), the median of the next ones,
-and how far the compiled output is from the eager one (relative L2). Prints a markdown table and writes
-it (.md) and the JSON under benchmarks/results/ (or --out).
+and how far the compiled output is from the eager one (relative L2), with the machine's load average
+before and after. Prints a markdown table and writes it (.md) and the JSON under benchmarks/results/
+(or --out).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import torch
+import torch._inductor.config
 
 from dit_accel.generate import call_pipeline, make_items
 from dit_accel.generate.stack import compile_transformers
@@ -107,24 +111,35 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(SIZES), help=f"comma-separated, of {', '.join(SIZES)}")
     parser.add_argument("--steps", type=int, default=4, help="denoising steps per generation (default 4)")
     parser.add_argument("--repeats", type=int, default=2, help="timed generations per setting (default 2)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"), help="result folder")
     args = parser.parse_args()
     names = args.models.split(",")
     if unknown := sorted(set(names) - set(SIZES)):
         parser.error(f"unknown --models {', '.join(unknown)}; choose from {', '.join(SIZES)}")
-    for name in ("steps", "repeats"):
+    for name in ("steps", "repeats", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be a positive integer, got {getattr(args, name)}")
+    torch.set_num_threads(args.threads)
+    # The first compiled generation counts its compilation: in this process (the process clock misses
+    # compile workers) and from scratch (no kernels from an earlier run's on-disk cache).
+    torch._inductor.config.compile_threads = 1
+    torch._inductor.config.force_disable_caches = True
+    load_before = os.getloadavg()[0]
+    rows = [row for name in names for row in measure_model(name, args.steps, args.repeats)]
     result = {
         **environment(torch.device("cpu")),
         "steps": args.steps,
         "repeats": args.repeats,
-        "rows": [row for name in names for row in measure_model(name, args.steps, args.repeats)],
+        "load_average": [load_before, os.getloadavg()[0]],
+        "rows": rows,
     }
     markdown = (
-        f"{table(result['rows'])}\n\n{environment_line(result)}; {args.steps} steps with CFG, median of "
+        f"{table(rows)}\n\n{environment_line(result)}; {args.steps} steps with CFG, median of "
         f"{args.repeats} generations after the first; compiled: compile_repeated_blocks(fullgraph=True), "
-        "inductor. Shared 2-core machine: times are noisy, ratios are from one run."
+        "inductor, compiled in-process without caches (first gen: compilation included). "
+        f"1-minute load average {load_before:.1f} before, {result['load_average'][1]:.1f} after "
+        f"({os.cpu_count()} CPUs, shared): ratios are from one run."
     )
     print(markdown)
     print(f"\nwrote {write_result(result, args.out, stem='compile', markdown=markdown)}")
