@@ -27,6 +27,7 @@ _LAZY = {
 __getattr__ = lazy_exports(__name__, _LAZY)
 
 from dit_accel.layout import BlockLayout  # noqa: E402
+from dit_accel.var_layout import VarBlockLayout  # noqa: E402
 
-__all__ = ["BlockLayout", "TokenGrid", "block_sparse_attention", "methods", *sorted(_LAZY)]
+__all__ = ["BlockLayout", "TokenGrid", "VarBlockLayout", "block_sparse_attention", "methods", *sorted(_LAZY)]
 __version__ = "0.1.0"

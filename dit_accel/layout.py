@@ -6,7 +6,7 @@ from dataclasses import InitVar, dataclass
 
 import torch
 
-from dit_accel.kernels.blocks import block_sizes, csr_block_mask, num_blocks
+from dit_accel.kernels.blocks import block_mask_csr, block_sizes, csr_block_mask, num_blocks
 
 __all__ = ["BlockLayout", "num_blocks"]
 
@@ -124,13 +124,8 @@ class BlockLayout:
                 f"block_mask has block grid {tuple(block_mask.shape[2:])} but q_len={q_len}, "
                 f"kv_len={kv_len}, block_q={block_q}, block_k={block_k} need ({nq}, {nk})"
             )
-        counts = block_mask.sum(-1, dtype=torch.int32)
-        max_k = max(int(counts.max()), 1)
-        # A stable sort of the negated mask lists the kept block ids first, in ascending order.
-        order = torch.sort((~block_mask).to(torch.int8), dim=-1, stable=True).indices[..., :max_k]
-        keep = torch.arange(max_k, device=block_mask.device) < counts.unsqueeze(-1)
-        indices = torch.where(keep, order, torch.zeros_like(order)).to(torch.int32)
-        return cls(counts.contiguous(), indices.contiguous(), q_len, kv_len, block_q, block_k, trusted=True)
+        counts, indices = block_mask_csr(block_mask)
+        return cls(counts, indices, q_len, kv_len, block_q, block_k, trusted=True)
 
     @classmethod
     def dense(

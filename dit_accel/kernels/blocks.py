@@ -1,5 +1,5 @@
 """Block arithmetic every layer shares: how many blocks cover a length, each block's size, and a CSR
-block list as a block mask."""
+block list as a block mask and back."""
 
 from __future__ import annotations
 
@@ -30,3 +30,15 @@ def csr_block_mask(kv_counts: torch.Tensor, kv_indices: torch.Tensor, num_kv_blo
     # Padded entries are routed to the extra column, which is dropped.
     mask.scatter_(-1, torch.where(valid, kv_indices.long(), num_kv_blocks), True)
     return mask[..., :num_kv_blocks]
+
+
+def block_mask_csr(block_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kv_counts int32 `[..., nq]`, kv_indices int32 `[..., nq, max_k]`, ascending, zero padded) of a
+    bool block mask `[..., nq, nk]`; the inverse of `csr_block_mask`."""
+    counts = block_mask.sum(-1, dtype=torch.int32)
+    max_k = max(int(counts.max()), 1) if counts.numel() else 1
+    # A stable sort of the negated mask lists the kept block ids first, in ascending order.
+    order = torch.sort((~block_mask).to(torch.int8), dim=-1, stable=True).indices[..., :max_k]
+    keep = torch.arange(max_k, device=block_mask.device) < counts.unsqueeze(-1)
+    indices = torch.where(keep, order, torch.zeros_like(order)).to(torch.int32)
+    return counts.contiguous(), indices.contiguous()
