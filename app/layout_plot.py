@@ -13,10 +13,13 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from dit_accel.kernels.block_sparse.naive import token_blocks
 from dit_accel.methods import Plan
+from dit_accel.var_layout import VarBlockLayout
 
 WIDTH, HEIGHT, DPI = 1000, 460, 100
 CMAP = "viridis"
+NATURAL_BLOCK = 64  # tokens per block of the natural-order picture of cluster-sized blocks
 
 
 @dataclass
@@ -30,25 +33,33 @@ class LayoutView:
     plans: dict[int, Plan] = field(default_factory=dict)
 
 
-def _membership(perm: torch.Tensor, block: int, blocks: int) -> torch.Tensor:
-    """float64 [natural block, permuted block]: how many tokens of each natural-order block sit in each
-    block of the permuted order, for perm [S] (position i of the permuted order holds token perm[i])."""
-    counts = torch.zeros(blocks, blocks, dtype=torch.float64)
-    placed = torch.arange(perm.numel()) // block
+def _membership(perm: torch.Tensor, placed: torch.Tensor, block: int, blocks: int) -> torch.Tensor:
+    """float64 [natural block, permuted block]: how many tokens of each natural-order block of `block`
+    tokens sit in each of the `blocks` blocks of the permuted order, for perm [S] (position i of the
+    permuted order holds token perm[i]) and placed [S] (the block of position i)."""
+    natural = -(-perm.numel() // block)
+    counts = torch.zeros(natural, blocks, dtype=torch.float64)
     counts.index_put_(
-        (perm.cpu() // block, placed), torch.ones(perm.numel(), dtype=torch.float64), accumulate=True
+        (perm.cpu() // block, placed.cpu()), torch.ones(perm.numel(), dtype=torch.float64), accumulate=True
     )
     return counts
 
 
-def natural_density(mask: torch.Tensor, perm: torch.Tensor | None, block_q: int, block_k: int) -> np.ndarray:
-    """Share of the token pairs of each natural-order block pair that a block mask [nq, nk] over the
-    permuted sequence perm [S] computes, float64 [nq, nk]. perm None: the mask is in natural order already."""
+def natural_density(
+    mask: torch.Tensor,
+    perms: tuple[torch.Tensor, torch.Tensor] | None,
+    placed: tuple[torch.Tensor, torch.Tensor],
+    block: int,
+) -> np.ndarray:
+    """Share of the token pairs of each natural-order block pair (`block` tokens) that a block mask
+    [nq, nk] over the permuted sequences computes, float64. perms: the query and key orders [S] (None:
+    the mask is in natural order already, in blocks of `block`); placed: the block of each position
+    of the query and key orders [S]."""
     selected = mask.to(torch.float64).cpu()
-    if perm is None:
+    if perms is None:
         return selected.numpy()
-    in_q = _membership(perm, block_q, mask.shape[0])
-    in_k = _membership(perm, block_k, mask.shape[1])
+    in_q = _membership(perms[0], placed[0], block, mask.shape[0])
+    in_k = _membership(perms[1], placed[1], block, mask.shape[1])
     pairs = in_q.sum(1)[:, None] * in_k.sum(1)[None, :]
     return (in_q @ selected @ in_k.T / pairs).numpy()
 
@@ -84,6 +95,12 @@ def _frame_lines(ax, plan: Plan, block: int) -> None:
         ax.axvline(edge, color="white", linewidth=0.4, alpha=0.6)
 
 
+def _head_orders(plan: Plan, head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The query and key token orders [S] of `head` in batch sample 0."""
+    keys = plan.permutation if plan.key_permutation is None else plan.key_permutation
+    return plan.permutation[0, :, head % plan.permutation.shape[2]], keys[0, :, head % keys.shape[2]]
+
+
 def layout_image(view: LayoutView, layer: int, head: int) -> PIL.Image.Image:
     """The block map of `layer` and `head` before and after reordering, or a message when there is none."""
     if not 0 <= layer < view.layers or not 0 <= head < view.heads:
@@ -98,29 +115,39 @@ def layout_image(view: LayoutView, layer: int, head: int) -> PIL.Image.Image:
         )
     layout = plan.layout
     mask = layout.to_mask()[0, head % layout.heads]  # [nq, nk]; batch 0 is the first prompt
-    perm = None if plan.permutation is None else plan.permutation[0, :, head % plan.permutation.shape[2]]
+    perms = None if plan.permutation is None else _head_orders(plan, head)
     density = float(layout.head_density()[0, head % layout.heads])
+    if isinstance(layout, VarBlockLayout):
+        offsets = layout.q_offsets[0, head % layout.heads], layout.k_offsets[0, head % layout.heads]
+        placed = tuple(token_blocks(o, int(o[-1])) for o in offsets)
+        block, unit = NATURAL_BLOCK, "cluster"
+    else:
+        block, unit = layout.block_q, f"{layout.block_k} tokens"
+        placed = tuple(
+            torch.arange(n) // b for n, b in ((layout.q_len, block), (layout.kv_len, layout.block_k))
+        )
 
     fig = new_figure()
     kernel_ax, natural_ax = fig.subplots(1, 2)
     kernel_ax.imshow(mask.cpu().numpy(), cmap=CMAP, vmin=0, vmax=1, interpolation="nearest")
     kernel_ax.set_title(
-        "after reordering: blocks the kernel computes" if perm is not None else "blocks computed"
+        "after reordering: blocks the kernel computes" if perms is not None else "blocks computed"
     )
     image = natural_ax.imshow(
-        natural_density(mask, perm, layout.block_q, layout.block_k),
+        natural_density(mask, perms, placed, block),
         cmap=CMAP,
         vmin=0,
         vmax=1,
         interpolation="nearest",
     )
     natural_ax.set_title(
-        "before reordering: natural token order" if perm is not None else "natural order (no reordering)"
+        "before reordering: natural token order" if perms is not None else "natural order (no reordering)"
     )
-    _frame_lines(natural_ax, plan, layout.block_q)
-    for ax in (kernel_ax, natural_ax):
-        ax.set_xlabel(f"key block ({layout.block_k} tokens)")
-        ax.set_ylabel(f"query block ({layout.block_q} tokens)")
+    _frame_lines(natural_ax, plan, block)
+    kernel_ax.set_xlabel(f"key block ({unit})")
+    kernel_ax.set_ylabel(f"query block ({unit})")
+    natural_ax.set_xlabel(f"key block ({block} tokens)")
+    natural_ax.set_ylabel(f"query block ({block} tokens)")
     fig.colorbar(image, ax=natural_ax, label="share of token pairs computed", shrink=0.85)
     fig.suptitle(
         f"layer {layer}, head {head}: {density:.1%} of the attention computed\n{view.title}", fontsize=11

@@ -66,7 +66,8 @@ def _on_cpu(plan: Plan) -> Plan:
     """The layout and permutation of `plan` on the CPU, without method state: what the picture needs, kept
     off the accelerator while the page holds it."""
     permutation = None if plan.permutation is None else plan.permutation.cpu()
-    return Plan(layout=plan.layout.to("cpu"), grid=plan.grid, permutation=permutation)
+    keys = None if plan.key_permutation is None else plan.key_permutation.cpu()
+    return Plan(layout=plan.layout.to("cpu"), grid=plan.grid, permutation=permutation, key_permutation=keys)
 
 
 def plans_by_layer(runtime: StepRuntime) -> dict[int, Plan]:

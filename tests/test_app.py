@@ -44,8 +44,24 @@ def test_natural_density_maps_the_selection_back_to_token_order() -> None:
     natural = torch.zeros(seq, seq, dtype=torch.bool)
     natural[perm[:, None], perm[None, :]] = tokens
     expected = natural.double().reshape(5, block, 5, block).mean((1, 3)).numpy()
-    np.testing.assert_allclose(natural_density(mask, perm, block, block), expected, atol=1e-12)
-    np.testing.assert_array_equal(natural_density(mask, None, block, block), mask.double().numpy())
+    placed = torch.arange(seq) // block
+    np.testing.assert_allclose(
+        natural_density(mask, (perm, perm), (placed, placed), block), expected, atol=1e-12
+    )
+    np.testing.assert_array_equal(natural_density(mask, None, (placed, placed), block), mask.double().numpy())
+
+
+def test_natural_density_of_cluster_blocks_with_separate_query_and_key_orders() -> None:
+    generator = torch.Generator().manual_seed(1)
+    seq, block = 40, 8
+    perms = torch.randperm(seq, generator=generator), torch.randperm(seq, generator=generator)
+    placed = torch.sort(torch.randint(0, 3, (seq,), generator=generator)).values, torch.arange(seq) // 10
+    mask = torch.rand(3, 4, generator=generator) < 0.5
+    tokens = mask[placed[0]][:, placed[1]]  # [S, S] over permuted positions
+    natural = torch.zeros(seq, seq, dtype=torch.bool)
+    natural[perms[0][:, None], perms[1][None, :]] = tokens
+    expected = natural.double().reshape(5, block, 5, block).mean((1, 3)).numpy()
+    np.testing.assert_allclose(natural_density(mask, perms, placed, block), expected, atol=1e-12)
 
 
 def test_parse_extra_reads_literals_and_words() -> None:

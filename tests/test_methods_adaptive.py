@@ -7,7 +7,7 @@ from dit_accel import TokenGrid
 from dit_accel.kernels.block_mass import block_attention_mass
 from dit_accel.methods import Adaptive, Reordered
 from dit_accel.patterns.axes import AXIS_ORDERS, axis_permutation
-from dit_accel.patterns.kmeans import cluster_permutation, kmeans
+from dit_accel.patterns.kmeans import kmeans
 from dit_accel.patterns.permutation import invert_permutation
 from dit_accel.patterns.text import keep_blocks
 from dit_accel.quality.synthetic import synthetic_attention
@@ -76,6 +76,9 @@ def _assert_valid(perm, grid, batch, heads):
 def test_permutation_is_per_head_and_keeps_text_in_place(data, order):
     plan = Reordered(order, density=0.3, block_size=32).plan(data.q, data.k, GRID)
     _assert_valid(plan.permutation, GRID, 1, 3)
+    if order == "semantic":
+        _assert_valid(plan.key_permutation, GRID, 1, 3)
+        assert not torch.equal(plan.key_permutation, plan.permutation)
 
 
 def test_axes_puts_each_place_of_a_temporal_head_in_one_block(data):
@@ -115,21 +118,12 @@ def test_kmeans_recovers_separated_clusters_and_warm_starts():
     assert torch.equal(same, found)
 
 
-def test_cluster_permutation_makes_clusters_contiguous_in_raster_order():
-    grid = TokenGrid(1, 2, 6, text_len=3)
-    labels = torch.tensor([[2, 0, 2, 1, 1, 0, 2, 2, 0, 1, 1, 1]])
-    perm = cluster_permutation(grid, labels, 3)[0]
-    assert torch.equal(perm[12:], torch.arange(12, 15))
-    # Clusters ordered by mean index (0: 4.67, 2: 4.25, 1: 6.67), raster order inside.
-    assert perm[:12].tolist() == [0, 2, 6, 7, 1, 5, 8, 3, 4, 9, 10, 11]
-
-
 def test_semantic_warm_start_reuses_the_previous_centroids(data):
     method = Reordered("semantic", density=0.3, block_size=32, warm_iters=0)
     first = method.plan(data.q, data.k, GRID)
     second = method.plan(data.q, data.k, GRID, previous=first)
-    for name in ("k", "q"):
-        assert first.state["centroids"][name].shape == (1, 3, 16, 64)
+    for name, count in (("k", 32), ("q", 16)):
+        assert first.state["centroids"][name].shape == (1, 3, count, 64)
         assert torch.equal(second.state["centroids"][name], first.state["centroids"][name])
     other = Reordered("semantic", density=0.3, block_size=32, k_clusters=5).plan(data.q, data.k, GRID, first)
     assert other.state["centroids"]["k"].shape == (1, 3, 5, 64)  # shape changed: cold start
@@ -148,6 +142,7 @@ def test_semantic_warm_start_reuses_the_previous_centroids(data):
         (lambda: Reordered(mass=-0.1), r"mass must be a number in \(0, 1\]"),
         (lambda: Reordered(density=0.2, mass=0.9), "give exactly one of density= and mass="),
         (lambda: Reordered("semantic", k_clusters=0), "k_clusters must be an integer >= 1 or None"),
+        (lambda: Reordered("semantic", min_cluster=0), "min_cluster must be an integer >= 1"),
         (lambda: Reordered("semantic", iters=0), "iters must be an integer >= 1"),
         (lambda: Reordered("semantic", warm_iters=-1), "warm_iters must be an integer >= 0"),
         (lambda: axis_permutation(GRID, "ffw"), "order must be one of fhw, fwh, hfw, hwf, wfh, whf"),

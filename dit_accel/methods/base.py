@@ -13,6 +13,7 @@ from dit_accel.grid import TokenGrid
 from dit_accel.layout import BlockLayout
 from dit_accel.options import check_options, choice, number, option_values
 from dit_accel.patterns.permutation import permute_tokens, unpermute_tokens
+from dit_accel.var_layout import VarBlockLayout
 
 BLOCK_SIZES = (16, 32, 64, 128, 256)
 DEFAULT_DENSITY = 0.25
@@ -53,15 +54,18 @@ def check_budget(method: Any) -> None:
 class Plan:
     """One planned sparse attention call.
 
-    layout:      BlockLayout over the (permuted) sequence, batch dim 1 or B, one entry per head.
+    layout:      BlockLayout (or VarBlockLayout) over the (permuted) sequence, batch dim 1 or B, one
+                 entry per head.
     permutation: long `[Bp, S, Hp]` token order the layout refers to, or None for the natural order.
     state:       method-specific data a later plan may reuse (e.g. k-means centroids).
+    key_permutation: the keys' and values' own order, where it differs from the queries' (`permutation`).
     """
 
-    layout: BlockLayout
+    layout: BlockLayout | VarBlockLayout
     grid: TokenGrid
     permutation: torch.Tensor | None = None
     state: dict[str, Any] = field(default_factory=dict)
+    key_permutation: torch.Tensor | None = None
 
     @functools.cached_property
     def density(self) -> float:
@@ -82,10 +86,11 @@ class Plan:
         if self.permutation is None:
             return block_sparse_attention(q, k, v, self.layout, scale=scale)
         perm = self.permutation
+        key_perm = perm if self.key_permutation is None else self.key_permutation
         out = block_sparse_attention(
             permute_tokens(q, perm),
-            permute_tokens(k, perm),
-            permute_tokens(v, perm),
+            permute_tokens(k, key_perm),
+            permute_tokens(v, key_perm),
             self.layout,
             scale=scale,
         )

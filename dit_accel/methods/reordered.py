@@ -17,11 +17,11 @@ from dit_accel.methods.base import (
     density_option,
     mass_option,
 )
+from dit_accel.methods.semantic import semantic_layout
 from dit_accel.options import choice, integer
 from dit_accel.patterns.axes import axis_permutations
-from dit_accel.patterns.kmeans import cluster_block_scores, cluster_permutation, kmeans
 from dit_accel.patterns.permutation import permute_tokens
-from dit_accel.patterns.pooling import pool_blocks, pooled_block_scores
+from dit_accel.patterns.pooling import pooled_block_scores
 from dit_accel.patterns.selection import select_blocks
 from dit_accel.patterns.text import keep_blocks
 
@@ -40,28 +40,36 @@ class Reordered(Method):
     (density=) or by how few blocks reach the mass (mass=); ties keep the natural order. Blocks are
     ranked by mean-pooled q/k as in Draft. `plan.state["axis_order"]`: long `[B, H]` index of each
     head's order.
-    order "semantic" (Sparse VideoGen 2): k-means on keys and on queries per head. One permutation
-    serves q and k, so the video tokens are sorted by key cluster alone: a key block must be
-    homogeneous to be skipped whole, while a mixed query block only needs the union of its queries'
-    key blocks, which the query clusters estimate (`patterns.kmeans.cluster_block_scores`).
+    order "semantic" (Sparse VideoGen 2): k-means on queries and on keys per head; queries are sorted
+    by query cluster, keys and values by key cluster, and every cluster is one block of its own size
+    (`VarBlockLayout`; `methods.semantic`). density= is one budget of token pairs for the whole call,
+    spent on the cluster pairs of highest estimated share per key token (size-weighted centroid
+    scores), so heads with spread attention get more than focused ones; mass= keeps per query
+    cluster the key clusters reaching that estimated share. Every query cluster also reads the key
+    cluster holding most of its own tokens. Text is one block, dense both ways.
     `plan.state["centroids"]`: {"k": [B, H, Ck, D], "q": [B, H, Cq, D]} fp32, for warm starts.
     """
 
     name = "reordered"
     static = False
 
-    order: str = choice("axes", "token order: best axis order per head, or key clusters (k-means)", ORDERS)
+    order: str = choice(
+        "axes", "token order: best axis order per head, or query and key clusters (k-means)", ORDERS
+    )
     density: float | None = density_option()
     mass: float | None = mass_option()
     block_size: int = block_size_option()
     q_clusters: int | None = integer(
-        None, "semantic: query clusters per head (None: one per block of video tokens)", 1, optional=True
+        None, "semantic: query clusters per head (None: one per block_size video tokens)", 1, optional=True
     )
     k_clusters: int | None = integer(
-        None, "semantic: key clusters per head (None: one per block of video tokens)", 1, optional=True
+        None, "semantic: key clusters per head (None: two per block_size video tokens)", 1, optional=True
     )
     iters: int = integer(25, "semantic: k-means iterations of a cold start", 1)
     warm_iters: int = integer(2, "semantic: k-means iterations when the previous plan holds centroids", 0)
+    min_cluster: int = integer(
+        8, "semantic: clusters of fewer tokens merge into the nearest larger one (tiny blocks waste tiles)", 1
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -86,43 +94,26 @@ class Reordered(Method):
         best = torch.stack(quality).argmax(0)  # [B, H]; the first maximum, so ties keep "fhw"
         return perms[best].transpose(1, 2), {"axis_order": best}
 
-    def _semantic(
-        self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None
-    ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """Permutation `[B, S, H]` sorting video tokens by key cluster, the query-cluster estimate of
-        the block mass `[B, H, n, n]`, and the state holding the centroids."""
-        b, _, h, d = q.shape
+    def _semantic(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None) -> Plan:
+        """Cluster-sized blocks with separate query and key orders (`methods.semantic`)."""
         blocks = num_blocks(grid.video_len, self.block_size)
-        counts = {"k": self.k_clusters or blocks, "q": self.q_clusters or blocks}
+        counts = (self.q_clusters or blocks, self.k_clusters or 2 * blocks)
         warm = previous.state.get("centroids", {}) if previous is not None else {}
-        centroids, labels = {}, {}
-        for name, x in (("k", k), ("q", q)):
-            count = min(counts[name], grid.video_len)
-            points = x[:, grid.video_slice].transpose(1, 2).reshape(b * h, grid.video_len, d)
-            init = warm.get(name)
-            if init is not None and init.shape == (b, h, count, d) and init.device == x.device:
-                c, labels[name] = kmeans(points, count, self.warm_iters, init.reshape(b * h, count, d))
-            else:
-                c, labels[name] = kmeans(points, count, self.iters)
-            centroids[name] = c
-        perm = cluster_permutation(grid, labels["k"], centroids["k"].shape[1])  # [B*H, S]
-        k_pooled = pool_blocks(permute_tokens(k, perm.view(b, h, -1).transpose(1, 2)), self.block_size)
-        scores = cluster_block_scores(
-            perm, labels["q"], centroids["q"], k_pooled.flatten(0, 1), grid, self.block_size
+        layout, q_perm, k_perm, centroids = semantic_layout(
+            q, k, grid, counts, self.iters, self.warm_iters, self.min_cluster, self.density, self.mass, warm
         )
-        state = {"centroids": {name: c.view(b, h, *c.shape[1:]) for name, c in centroids.items()}}
-        return perm.view(b, h, -1).transpose(1, 2), scores.view(b, h, *scores.shape[1:]), state
+        state = {"centroids": centroids}
+        return Plan(layout=layout, grid=grid, permutation=q_perm, key_permutation=k_perm, state=state)
 
     def plan(self, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid, previous: Plan | None = None) -> Plan:
         """Permute, score, select; `previous` (order="semantic") warm-starts k-means from its centroids."""
         grid.check(q.shape[1])
+        if self.order == "semantic":
+            return self._semantic(q, k, grid, previous)
         block = self.block_size
         keep = keep_blocks(grid, block, q.device)
-        if self.order == "axes":
-            perm, state = self._axes(q, k, grid, keep)
-            scores = pooled_block_scores(permute_tokens(q, perm), permute_tokens(k, perm), block)
-        else:
-            perm, scores, state = self._semantic(q, k, grid, previous)
+        perm, state = self._axes(q, k, grid, keep)
+        scores = pooled_block_scores(permute_tokens(q, perm), permute_tokens(k, perm), block)
         mask = self._select(scores, keep)
         layout = BlockLayout.from_mask(mask, grid.seq_len, grid.seq_len, block, block)
         return Plan(layout=layout, grid=grid, permutation=perm, state=state)

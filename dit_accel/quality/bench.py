@@ -15,7 +15,7 @@ import torch
 from dit_accel.attention import block_sparse_attention
 from dit_accel.grid import TokenGrid
 from dit_accel.kernels.block_mass import block_attention_mass
-from dit_accel.layout import BlockLayout
+from dit_accel.layout import BlockLayout, num_blocks
 from dit_accel.methods import Adaptive, Draft, Method, Radial, Reordered, Window
 from dit_accel.patterns.text import keep_blocks
 from dit_accel.quality.synthetic import HEAD_TYPES, synthetic_attention
@@ -86,11 +86,18 @@ def run_quality(
     for name, method in (methods or default_methods()).items():
         plan = method.plan(q, k, grid)
         out = plan.run(q, k, v)
-        block = plan.layout.block_q
+        fixed = isinstance(plan.layout, BlockLayout)
+        # Cluster-sized blocks (VarBlockLayout) are judged against an oracle of 64-token blocks that
+        # computes as many token pairs.
+        block = plan.layout.block_q if fixed else 64
         if block not in exact:
             exact[block] = block_attention_mass(q, k, block, block)
+        if fixed:
+            blocks = plan.layout.to_mask().sum((-1, -2))
+        else:
+            blocks = plan.layout.head_density() * num_blocks(grid.seq_len, block) ** 2
         # Layouts may broadcast over heads (static methods): one count per head either way.
-        blocks = plan.layout.to_mask().sum((-1, -2)).expand(-1, q.shape[2])
+        blocks = blocks.expand(-1, q.shape[2])
         oracle = oracle_layout(exact[block], blocks, keep_blocks(grid, block), grid.seq_len, block)
         oracle_out = block_sparse_attention(q, k, v, oracle)
         density = plan.layout.head_density().expand(-1, q.shape[2]).mean(0)

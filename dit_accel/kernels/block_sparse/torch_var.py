@@ -10,6 +10,8 @@ the rest of the tile; a query block much larger than `tile_q` gathers its keys o
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -49,13 +51,14 @@ def var_block_sparse_attention_torch(
     k_offsets: torch.Tensor,
     scale: float,
     need_lse: bool = True,
-    tile_q: int = 64,
+    tile_q: int | None = None,
     tile_k: int = 16,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """q `[B, Sq, H, D]`, k/v `[B, Sk, H, D]`; kv_counts int32 `[Bl, Hl, nq]`, kv_indices int32
     `[Bl, Hl, nq, max_k]`, q_offsets int32 `[Bl, Hl, nq + 1]`, k_offsets int32 `[Bl, Hl, nk + 1]`
     (Bl in {1, B}, Hl in {1, H}) -> (out `[B, Sq, H, D]`, lse fp32 `[B, H, Sq]`, empty without
-    `need_lse`). Tokens of query blocks that read no key get zeros and lse = -inf."""
+    `need_lse`). Tokens of query blocks that read no key get zeros and lse = -inf. `tile_q` None:
+    the power of two (16 to 64) nearest the mean size of the non-empty query blocks."""
     b, sq, h, d = q.shape
     sk, bh, dev = k.shape[1], b * h, q.device
     compute = q.dtype if q.is_cuda or q.dtype == torch.float64 else torch.float32
@@ -85,6 +88,10 @@ def var_block_sparse_attention_torch(
     entries = k_first[listed][slot_of] + within  # [E] key tile ids, query block after query block
     entry_start = reads.cumsum(0) - reads
 
+    if tile_q is None:
+        sizes = q_off.diff(dim=-1)
+        mean = float(sizes.sum()) / max(int((sizes > 0).sum()), 1)
+        tile_q = 1 << min(6, max(4, round(math.log2(max(mean, 1.0)))))
     q_block, q_start, q_len, _, _ = tile_table(q_off, tile_q)
     tile_reads = reads[q_block]
     order = torch.argsort(tile_reads, descending=True)
