@@ -15,7 +15,7 @@ from dit_accel.patterns.clusters import (
     select_clusters,
 )
 from dit_accel.patterns.permutation import permute_tokens
-from dit_accel.quality.bench import dense_attention
+from dit_accel.quality.bench import reference_attention
 from dit_accel.quality.references import svg2_layout
 from dit_accel.quality.synthetic import synthetic_attention
 from tests.helpers import rel_l2
@@ -110,7 +110,7 @@ def test_svg2_reference_keeps_clusters_up_to_top_p_and_at_least_min_share(data):
 
 @pytest.mark.parametrize("top_p, min_kc_ratio", [(0.9, 0.1), (0.7, 0.0), (0.95, 0.0)])
 def test_error_at_equal_density_is_below_svg2(data, top_p, min_kc_ratio):
-    ref = dense_attention(data.q, data.k, data.v)
+    ref = reference_attention(data.q, data.k, data.v)
     svg2 = _svg2_plan(data.q, data.k, GRID, top_p, min_kc_ratio)
     ours = Reordered("semantic", density=round(svg2.density, 4), block_size=32).plan(data.q, data.k, GRID)
     assert ours.density == pytest.approx(svg2.density, rel=0.1)
