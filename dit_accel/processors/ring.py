@@ -24,6 +24,7 @@ from dit_accel.kernels.blocks import num_blocks
 from dit_accel.layout import BlockLayout
 from dit_accel.methods.base import Method, Plan
 from dit_accel.patterns.permutation import permute_tokens
+from dit_accel.var_layout import VarBlockLayout
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,11 @@ class Ring:
     def run(self, plan: Plan, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """This rank's output `[B, S / R, H, D]` for its queries q `[B, S / R, H, D]` and the full k/v
         `[B, S, H, D]`, as `plan.run` on the full sequence gives it."""
+        if isinstance(plan.layout, VarBlockLayout):
+            # Cluster-sized blocks are not cut into rank shards: each rank runs the whole call and
+            # keeps its own rows (correct, without the ring's saving).
+            chunk = q.shape[1]
+            return plan.run(self.gather(q), k, v)[:, self.rank * chunk : (self.rank + 1) * chunk]
         rows = self._rows.get(id(plan))
         if rows is None:
             rows = self._rows[id(plan)] = _rows(plan, self.rank, self.degree, q.shape[1])

@@ -18,6 +18,7 @@ from dit_accel.layout import BlockLayout, num_blocks
 from dit_accel.methods import Adaptive, Draft, Method, Radial, Reordered, Window
 from dit_accel.quality.synthetic import HEAD_TYPES, synthetic_attention
 from dit_accel.results import environment, environment_line, first_call_s, time_ms
+from dit_accel.var_layout import VarBlockLayout
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def grid_qk(
     return q, k
 
 
-def method_layouts(shape: Shape, device: torch.device, dtype: torch.dtype) -> dict[str, BlockLayout]:
+def method_layouts(
+    shape: Shape, device: torch.device, dtype: torch.dtype
+) -> dict[str, BlockLayout | VarBlockLayout]:
     """The `benchmark_methods` layouts (each at its default block size) for `shape`, which must have a
     grid, planned on `grid_qk`; label -> layout with batch 1 and all of `shape`'s heads."""
     grid = TokenGrid(*shape.grid)
@@ -87,6 +90,11 @@ def method_layouts(shape: Shape, device: torch.device, dtype: torch.dtype) -> di
     layouts = {}
     for label, method in benchmark_methods().items():
         layout = method.plan(q, k, grid).layout
+        if isinstance(layout, VarBlockLayout):
+            parts = (layout.kv_counts, layout.kv_indices, layout.q_offsets, layout.k_offsets)
+            widened = (t.expand(1, shape.heads, *t.shape[2:]).contiguous() for t in parts)
+            layouts[label] = VarBlockLayout(*widened, trusted=True)
+            continue
         layouts[label] = BlockLayout(
             layout.kv_counts.expand(1, shape.heads, -1).contiguous(),
             layout.kv_indices.expand(1, shape.heads, -1, -1).contiguous(),
@@ -118,6 +126,8 @@ def flex_block_mask(layout: BlockLayout, batch: int, heads: int):
     expanded, so every layout of a shape has one mask shape and a compiled kernel serves them all)."""
     from torch.nn.attention.flex_attention import BlockMask
 
+    if not isinstance(layout, BlockLayout):
+        raise ValueError("FlexAttention's BlockMask has one block size: cluster-sized blocks do not fit it")
     counts = layout.kv_counts.expand(batch, heads, -1).contiguous()
     indices = torch.zeros(*counts.shape, layout.num_kv_blocks, dtype=torch.int32, device=layout.device)
     indices[..., : layout.max_kv_blocks] = layout.kv_indices
@@ -205,7 +215,7 @@ def measure(
                     **asdict(shape),
                     "layout": label,
                     "dtype": str(dtype).removeprefix("torch."),
-                    "block": layout.block_q,
+                    "block": layout.block_q if isinstance(layout, BlockLayout) else "cluster",
                     "backend": backend,
                     **row,
                     "sdpa_dense_ms": round(sdpa_ms, 3),
