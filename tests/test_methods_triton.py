@@ -38,7 +38,9 @@ DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 def _masked_reference(q, k, v, plan):
     """float64 dense attention under the plan's token mask, in the natural token order: `[B, S, H, D]`."""
     perm = plan.permutation
-    qp, kp, vp = (x.double() if perm is None else permute_tokens(x.double(), perm) for x in (q, k, v))
+    key_perm = perm if plan.key_permutation is None else plan.key_permutation
+    qp = q.double() if perm is None else permute_tokens(q.double(), perm)
+    kp, vp = (x.double() if key_perm is None else permute_tokens(x.double(), key_perm) for x in (k, v))
     out = torch.nn.functional.scaled_dot_product_attention(
         qp.transpose(1, 2), kp.transpose(1, 2), vp.transpose(1, 2), attn_mask=plan.layout.to_token_mask()
     ).transpose(1, 2)
