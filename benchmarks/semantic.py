@@ -5,8 +5,8 @@ sizes cost on the CPU path.
 
     python benchmarks/semantic.py [--quick]
 
-Writes benchmarks/results/semantic-cpu.json and .md. The "old" rows (one permutation by key
-cluster, fixed 64-token blocks; before VarBlockLayout, commit fffba85) come from
+Writes benchmarks/results/semantic-cpu.json and .md (strict JSON, `dit_accel.results`). The "old"
+rows (one permutation by key cluster, fixed 64-token blocks; before VarBlockLayout, commit fffba85) come from
 benchmarks/results/semantic-old-cpu.json, measured once on the same data with the code of that time.
 """
 
@@ -26,6 +26,7 @@ from dit_accel.methods import Reordered
 from dit_accel.methods.base import Plan
 from dit_accel.quality.references import svg2_layout
 from dit_accel.quality.synthetic import synthetic_attention
+from dit_accel.results import write_result
 from dit_accel.var_layout import VarBlockLayout
 
 RESULTS = Path(__file__).parent / "results"
@@ -118,11 +119,10 @@ def main() -> None:
     cost = cluster_cost(args.quick)
     old_path = RESULTS / "semantic-old-cpu.json"
     old = json.loads(old_path.read_text()) if old_path.exists() else []
-    report = {"machine": "2-core AMD EPYC CPU (shared), no GPU", "quality": rows, "old": old, "cost": cost}
+    report = {"device": "cpu", "machine": "2-core AMD EPYC CPU (shared), no GPU", "quality": rows, "old": old}
+    report["cost"] = cost
     if not args.quick:
-        RESULTS.mkdir(exist_ok=True)
-        (RESULTS / "semantic-cpu.json").write_text(json.dumps(report, indent=2) + "\n")
-        (RESULTS / "semantic-cpu.md").write_text(markdown(report))
+        write_result(report, RESULTS, stem="semantic", markdown=markdown(report))
 
 
 def markdown(report: dict) -> str:
