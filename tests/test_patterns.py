@@ -136,35 +136,45 @@ def frame_blocks(frames: int, per_frame: int, pairs: torch.Tensor) -> torch.Tens
     return pairs.repeat_interleave(per_frame, 0).repeat_interleave(per_frame, 1)
 
 
-def test_radial_rules_halve_the_area_and_thin_far_frames():
-    grid = TokenGrid(8, 16, 16)  # 256 tokens per frame
-    radius, kept = frame_distance_rules(grid, 64, decay=0.5, dense_frames=1)
-    assert radius[:2] == [math.inf, math.inf]
-    assert radius[2] == radius[3] == pytest.approx(math.sqrt(128 / math.pi))
-    assert radius[4:] == pytest.approx([math.sqrt(64 / math.pi)] * 4)
+def test_radial_rules_read_the_reference_band_and_thin_far_frames():
+    grid = TokenGrid(8, 32, 64)  # 2048 tokens per frame, P = 4096
+    blocks, kept = frame_distance_rules(grid, 64, decay=0.5, dense_frames=1)
+    assert blocks[:2] == [math.inf, math.inf]
+    # d = 2..3: w = 0.5 * 4096 / 4 = 1024 - 1024 ** 2 / 2048 ... as keys: 2 w - w^2 / T + 64 / 3.
+    assert blocks[2] == blocks[3] == pytest.approx((1024 - 128 + 64 / 3) / 64)
+    assert blocks[4:] == pytest.approx([(512 - 32 + 64 / 3) / 64] * 4)  # w halves at d = 4..7
     assert all(kept)
-    # decay 0.25: d = 4..7 would get 32 tokens < one block, so only every 2nd distance is kept.
-    _, kept = frame_distance_rules(grid, 64, decay=0.25, dense_frames=1)
-    assert kept == [True, True, True, True, True, False, True, False]
+    # 64 tokens per frame: the band is the whole frame, and only distances 2, 4, 8, ... survive.
+    blocks, kept = frame_distance_rules(TokenGrid(40, 8, 8), 64, decay=0.2, dense_frames=1)
+    assert [d for d in range(40) if kept[d]] == [0, 1, 2, 4, 8, 16, 32]
+    assert all(b == math.inf for b in blocks)
+    blocks, kept = frame_distance_rules(TokenGrid(40, 8, 8), 64, decay=math.inf, dense_frames=1)
+    assert all(kept) and all(b == math.inf for b in blocks)
 
 
-def test_radial_mask_on_aligned_tiles():
-    """4 frames of 2x2 tiles (8 tokens apart): adjacent frames dense, farther ones only the same tile."""
-    grid = TokenGrid(4, 16, 16)
+def test_radial_mask_reads_the_nearest_key_blocks_of_each_frame():
+    grid = TokenGrid(6, 24, 32)  # 12 tiles of 8 x 8 per frame
     order = TileOrder.build(grid, 64)
-    distance = torch.arange(4).view(1, 4) - torch.arange(4).view(4, 1)
-    near = frame_blocks(4, 4, distance.abs() <= 1)
-    # Odd frames visit the tiles in another order, so compare tile positions, not block ids.
-    same_tile = (order.centroids[:, 1:].unsqueeze(1) == order.centroids[:, 1:].unsqueeze(0)).all(-1)
-    mask = radial_block_mask(order, grid, 64, decay=0.25, sink=False)  # 64-token disk: one tile
-    assert torch.equal(mask, near | same_tile)
-    sink = frame_blocks(4, 4, torch.zeros(4, 4, dtype=torch.bool).index_fill_(1, torch.tensor([0]), True))
-    assert torch.equal(radial_block_mask(order, grid, 64, decay=0.25, sink=True), near | same_tile | sink)
-    # A disk of 8 tokens radius reaches the two edge neighbours, not the diagonal tile (11.3 away).
-    wide = radial_block_mask(order, grid, 64, decay=0.8, sink=False)
-    reads = wide.view(4, 4, 4, 4).sum(-1)  # [query frame, query tile, key frame] key tiles read
-    far = (distance.abs() > 1).view(4, 1, 4).expand_as(reads)
-    assert (reads[far] == 3).all() and (reads[~far] == 4).all()
+    blocks, _ = frame_distance_rules(grid, 64, decay=0.2, dense_frames=1)
+    mask = radial_block_mask(order, grid, 64, decay=0.2, sink=False)
+    frame = order.frame_lo
+    plane = order.centroids[:, 1:]
+    for q in range(mask.shape[0]):
+        for f in range(grid.frames):
+            d = abs(f - int(frame[q]))
+            keys = (frame == f).nonzero().flatten()
+            read = mask[q, keys]
+            if d <= 1:
+                assert read.all()
+                continue
+            assert int(read.sum()) in (math.floor(blocks[d]), math.ceil(blocks[d]))
+            dist = (plane[keys] - plane[q]).norm(dim=-1)
+            assert dist[read].max() <= dist[~read].min() + 1e-6  # the nearest ones
+    # The mean count is the fractional rule's.
+    far = (frame.view(-1, 1) - frame.view(1, -1)).abs() == 2
+    assert mask[far].sum() / far.sum() * 12 == pytest.approx(blocks[2], rel=0.05)
+    sink = radial_block_mask(order, grid, 64, decay=0.2, sink=True)
+    assert sink[:, frame == 0].all() and torch.equal(sink[:, frame != 0], mask[:, frame != 0])
 
 
 def test_radial_mask_is_dense_for_one_and_two_frames():
@@ -186,13 +196,16 @@ def test_radial_keeps_a_key_block_in_every_kept_frame():
 
 
 def test_radial_work_grows_like_n_log_n():
+    # As the reference's band floor (one block each side), every distance is read until the thinning
+    # starts (d >= 8 here); from there each doubling of the distance adds the same work.
     work = []
-    for frames in (8, 16, 32):
+    for frames in (32, 64, 128):
         grid = TokenGrid(frames, 16, 16)
         order = TileOrder.build(grid, 64)
         work.append(radial_block_mask(order, grid, 64, decay=0.2, sink=False).sum().item())
     ratios = [work[1] / work[0], work[2] / work[1]]
-    assert all(2.0 < r < 2.8 for r in ratios), ratios  # dense would give 4
+    assert all(2.0 < r < 2.7 for r in ratios), ratios  # dense would give 4
+    assert ratios[1] < ratios[0]
 
 
 def test_window_covers_expected_tiles():
