@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from dit_accel.checks import check_choice
-from dit_accel.methods.base import Method
+from dit_accel.methods.base import BUDGET_KEYS, Method
 from dit_accel.methods.registry import METHOD_CLASSES, make_method
 from dit_accel.options import (
     Option,
@@ -19,6 +19,7 @@ from dit_accel.options import (
     count_or_fraction,
     declared_options,
     integer,
+    number,
     option_values,
 )
 
@@ -28,8 +29,6 @@ if TYPE_CHECKING:
 # The untouched model: every attention call on its stock path (no method, no schedule). Timed behind the
 # same processor and step hook as the methods, so it is the fair reference.
 STOCK = "stock"
-# A block budget is one of these; giving one replaces the other from the model's recommendation.
-BUDGET_KEYS = ("density", "mass")
 
 
 @dataclass(frozen=True)
@@ -39,6 +38,9 @@ class Schedule:
     dense_steps: int | float = count_or_fraction(0, "first denoising steps run dense")
     dense_last_steps: int | float = count_or_fraction(0, "last denoising steps run dense")
     dense_layers: int = integer(0, "first transformer blocks run dense at every step", 0)
+    dense_above_timestep: float | None = number(
+        None, "steps whose timestep (1000: pure noise) is above this run dense", optional=True
+    )
     refresh_every: int = integer(5, "steps a dynamic method's plan is reused before it is re-planned", 1)
     min_seq_len: int = integer(0, "self-attention calls with fewer tokens run dense", 0)
 
@@ -169,9 +171,18 @@ def install(pipe: Any, setting: MethodSetting, steps: int, timing: bool = False)
     from dit_accel.pipelines.handle import accelerate  # imports diffusers: only when a model runs
 
     if setting.method == STOCK:
-        return accelerate(pipe, "dense", dense_steps=1.0, num_inference_steps=steps, timing=timing)
+        return accelerate(
+            pipe, "dense", dense_steps=1.0, num_inference_steps=steps, timing=timing, paper_defaults=False
+        )
+    # The model's recommendation is resolved already: accelerate()'s paper defaults would add to it.
     return accelerate(
-        pipe, setting.method, num_inference_steps=steps, timing=timing, **setting.schedule, **setting.options
+        pipe,
+        setting.method,
+        num_inference_steps=steps,
+        timing=timing,
+        paper_defaults=False,
+        **setting.schedule,
+        **setting.options,
     )
 
 

@@ -24,6 +24,10 @@ def block_size_option() -> Any:
     return choice(64, "tokens per block", BLOCK_SIZES)
 
 
+# A block budget is one of these; giving one replaces the other from a recommendation.
+BUDGET_KEYS = ("density", "mass")
+
+
 def density_option() -> Any:
     return number(
         None,

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from dit_accel.methods.papers import paper_settings
 from dit_accel.models.spec import Footprint, ModelSpec, SizeRules
 
 
@@ -21,8 +22,8 @@ def _tiny(builder: str, **kwargs: Any) -> Callable[[], Any]:
     return build
 
 
-# Starting points, not per-model tuned: the first fifth of the steps and the first block run dense (the
-# early steps fix the layout of the video, where sparse attention hurts most).
+# Starting points where no paper tuned a method for the model: the first fifth of the steps and the first
+# block run dense (the early steps fix the layout of the video, where sparse attention hurts most).
 RECOMMENDED = {
     "dense": {},
     "radial": {"decay": 0.2, "dense_steps": 0.2, "dense_layers": 1},
@@ -31,6 +32,19 @@ RECOMMENDED = {
     "reordered": {"order": "semantic", "density": 0.25, "dense_steps": 0.2, "dense_layers": 1},
     "adaptive": {"mass": 0.9, "dense_steps": 0.2, "dense_layers": 1},
 }
+
+
+def papers(model: str, blocks: int) -> dict[str, dict[str, Any]]:
+    """RECOMMENDED with the papers' own settings (`dit_accel.methods.papers`) for `model`, a transformer
+    of `blocks` blocks, wherever a paper gives them (Radial, Reordered as SVG2, Draft)."""
+    return {**RECOMMENDED, **paper_settings(model, blocks)}
+
+
+# Transformer blocks: Wan 2.1 1.3B and Wan 2.2 5B 30, the 14B models 40, HunyuanVideo 20 + 40 single-stream.
+WAN21 = papers("wan2.1", 30)
+WAN21_14B = papers("wan2.1", 40)
+WAN22 = papers("wan2.2", 40)
+HUNYUAN = papers("hunyuan_video", 60)
 # Tiny grids hold a few hundred tokens: small blocks so that the methods are really sparse, no dense steps.
 TINY_RECOMMENDED = {
     "dense": {},
@@ -73,7 +87,7 @@ _wan21 = ModelSpec(
     fps=16,
     rules=WAN,
     footprint=WAN_FOOTPRINT,
-    recommended=RECOMMENDED,
+    recommended=WAN21,
     prompts=PROMPTS,
     vae_fp32=True,
 )
@@ -92,7 +106,7 @@ _hunyuan = ModelSpec(
     fps=24,
     rules=SizeRules(multiple=16, frame_step=4, max_side=2560, max_frames=257),
     footprint=Footprint(params=20.7e9, vae=(4, 8), patch=(1, 2, 2), dim=3072, heads=24, vae_channels=128),
-    recommended=RECOMMENDED,
+    recommended=HUNYUAN,
     prompts=PROMPTS,
 )
 _cogvideox = ModelSpec(
@@ -174,6 +188,7 @@ _SPECS = (
         height=720,
         width=1280,
         footprint=replace(WAN_FOOTPRINT, params=19.8e9, dim=5120, heads=40),
+        recommended=WAN21_14B,
     ),
     replace(
         _wan21,
@@ -186,6 +201,7 @@ _SPECS = (
         guidance=4.0,
         call_kwargs={"guidance_scale_2": 3.0},
         footprint=replace(WAN_FOOTPRINT, params=33.8e9, dim=5120, heads=40),
+        recommended=WAN22,
     ),
     replace(
         _wan21,

@@ -12,6 +12,7 @@ from dit_accel.methods.base import Method
 from dit_accel.methods.registry import make_method
 from dit_accel.pipelines.hook import STEP_CONTEXT_HOOK
 from dit_accel.pipelines.install import Installed, install, uninstall
+from dit_accel.pipelines.paper_defaults import with_paper_defaults
 from dit_accel.pipelines.runtime import StepRuntime
 from dit_accel.pipelines.schedule import DenseSchedule
 from dit_accel.pipelines.stats import StepLayerStats, aggregate, summarize
@@ -107,9 +108,11 @@ def accelerate(
     pipe: Any,
     method: str | Method,
     *,
-    dense_steps: int | float = 0,
+    dense_steps: int | float | None = None,
     dense_last_steps: int | float = 0,
-    dense_layers: int = 0,
+    dense_layers: int | None = None,
+    dense_above_timestep: float | None = None,
+    paper_defaults: bool = True,
     refresh_every: int = 5,
     num_inference_steps: int | None = None,
     min_seq_len: int = 0,
@@ -119,23 +122,42 @@ def accelerate(
     """Make the video self-attention of every transformer of `pipe` (or of `pipe` itself, a transformer)
     sparse, step-aware and cached.
 
-    method:           "dense", "radial", "window", "draft", "reordered", "adaptive" or a Method instance;
-                      `method_options` go to the method's constructor (e.g. decay=0.2, density=0.2).
-    dense_steps:      first denoising steps run dense: an int count or a float fraction of all steps.
-    dense_last_steps: last steps run dense (same forms).
-    dense_layers:     first transformer blocks run dense at every step.
-    refresh_every:    steps a plan is reused before it is re-estimated (warm-started from the old one).
+    method:               "dense", "radial", "window", "draft", "reordered", "adaptive" or a Method
+                          instance; `method_options` go to the method's constructor (e.g. decay=0.2).
+    dense_steps:          first denoising steps run dense: an int count or a float fraction of all steps.
+    dense_last_steps:     last steps run dense (same forms).
+    dense_layers:         first transformer blocks run dense at every step.
+    dense_above_timestep: steps whose timestep is above this run dense.
+    paper_defaults:       on a pipeline, options and schedule not given (None) take the values the
+                          method's paper uses for its model (Wan 2.1, Wan 2.2 A14B, HunyuanVideo;
+                          `dit_accel.methods.papers`; a Method instance keeps its own options); else,
+                          and on a bare transformer (no scheduler to count steps), 0.
+    refresh_every:        steps a plan is reused before it is re-estimated (warm-started from the old one).
     See `AccelerationConfig` for the rest.
     """
+    transformers = _transformers(pipe)
+    schedule = {
+        "dense_steps": dense_steps,
+        "dense_layers": dense_layers,
+        "dense_above_timestep": dense_above_timestep,
+    }
+    if paper_defaults and not isinstance(pipe, torch.nn.Module):
+        method_options, schedule = with_paper_defaults(
+            [m for _, m in transformers], method, method_options, schedule
+        )
     config = AccelerationConfig(
         method=make_method(method, **method_options),
-        schedule=DenseSchedule(dense_steps, dense_last_steps, dense_layers),
+        schedule=DenseSchedule(
+            schedule["dense_steps"] or 0,
+            dense_last_steps,
+            schedule["dense_layers"] or 0,
+            schedule["dense_above_timestep"],
+        ),
         refresh_every=refresh_every,
         num_inference_steps=num_inference_steps,
         min_seq_len=min_seq_len,
         timing=timing,
     )
-    transformers = _transformers(pipe)
     for name, module in transformers:
         registry = getattr(module, "_diffusers_hook", None)
         if registry is not None and registry.get_hook(STEP_CONTEXT_HOOK) is not None:

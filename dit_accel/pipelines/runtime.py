@@ -88,7 +88,7 @@ class StepRuntime(PlanningContext):
 
     def is_dense(self, site: Site | None) -> bool:
         layer = site.layer if site is not None else None
-        return self.schedule.is_dense(self.state.step, self.state.total_steps, layer)
+        return self.schedule.is_dense(self.state.step, self.state.total_steps, layer, self.state.timestep)
 
     def plan(
         self, site: Site | None, method: Method, q: torch.Tensor, k: torch.Tensor, grid: TokenGrid

@@ -1,4 +1,4 @@
-"""DenseSchedule: which attention calls run dense (warm-up steps, last steps, first layers)."""
+"""DenseSchedule: which attention calls run dense (warm-up steps or timesteps, last steps, first layers)."""
 
 from __future__ import annotations
 
@@ -18,17 +18,25 @@ def _check_count(name: str, value: int | float) -> None:
 @dataclass(frozen=True)
 class DenseSchedule:
     """Dense for the first `steps` denoising steps and the last `last_steps` (each an int count or a float
-    fraction of all steps), and in the first `layers` transformer blocks at every step."""
+    fraction of all steps), in the first `layers` transformer blocks at every step, and at every step
+    whose timestep (the scheduler's, 1000 = pure noise) is above `above_timestep` (None: no such rule)."""
 
     steps: int | float = 0
     last_steps: int | float = 0
     layers: int = 0
+    above_timestep: float | None = None
 
     def __post_init__(self) -> None:
         _check_count("dense_steps", self.steps)
         _check_count("dense_last_steps", self.last_steps)
         if isinstance(self.layers, bool) or not isinstance(self.layers, int) or self.layers < 0:
             raise ValueError(f"dense_layers must be a non-negative integer, got {self.layers!r}")
+        if self.above_timestep is not None and (
+            isinstance(self.above_timestep, bool)
+            or not isinstance(self.above_timestep, (int, float))
+            or math.isnan(self.above_timestep)
+        ):
+            raise ValueError(f"dense_above_timestep must be a number or None, got {self.above_timestep!r}")
 
     def _count(self, name: str, value: int | float, total: int | None) -> int:
         if isinstance(value, int):
@@ -42,9 +50,14 @@ class DenseSchedule:
             )
         return math.floor(value * total + 0.5)
 
-    def is_dense(self, step: int, total: int | None, layer: int | None) -> bool:
-        """Whether the call at denoising `step` (0-based, of `total`) in block `layer` runs dense."""
+    def is_dense(
+        self, step: int, total: int | None, layer: int | None, timestep: float | None = None
+    ) -> bool:
+        """Whether the call at denoising `step` (0-based, of `total`) in block `layer`, at `timestep`
+        (None: unknown), runs dense."""
         if layer is not None and layer < self.layers:
+            return True
+        if self.above_timestep is not None and timestep is not None and timestep > self.above_timestep:
             return True
         if step < self._count("dense_steps", self.steps, total):
             return True
