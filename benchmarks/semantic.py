@@ -17,46 +17,28 @@ import json
 import time
 
 import torch
-from semantic_fixed import DATASETS, MACHINE, RESULTS, dataset, fixed_density_rows, rel_l2, row
+from semantic_fixed import DATASETS, HEADS_PER_TYPE, MACHINE, RESULTS, fixed_density_rows, row
 
 from dit_accel.attention import block_sparse_attention
-from dit_accel.grid import TokenGrid
-from dit_accel.methods import Reordered
-from dit_accel.methods.base import Plan
-from dit_accel.quality.references import svg2_layout
+from dit_accel.quality.papers import svg2_comparison
+from dit_accel.quality.synthetic import synthetic_attention
 from dit_accel.results import write_result
 from dit_accel.var_layout import VarBlockLayout
 
 # SVG2 settings (top_p, min_kc_ratio): its default (0.9, 0.1), top_p without the floor and denser
 # floors, which together span densities of about 0.05 to 0.3.
 SVG2_SETTINGS = ((0.8, 0.0), (0.9, 0.0), (0.9, 0.1), (0.95, 0.0), (0.98, 0.0), (0.9, 0.2), (0.9, 0.3))
-# SVG2's cluster counts at Wan 720p (75,600 tokens): 300 query and 1,000 key clusters.
-SVG2_TOKENS_PER_CLUSTER = (75_600 / 300, 75_600 / 1_000)
-
-
-def svg2_counts(grid: TokenGrid) -> tuple[int, int]:
-    """SVG2's (query, key) cluster counts scaled to `grid`."""
-    return tuple(max(1, round(grid.video_len / t)) for t in SVG2_TOKENS_PER_CLUSTER)
 
 
 def svg2_rows(name: str, quick: bool) -> list[dict]:
     """SVG2's selection at each setting and ours at the density it reached, on data set `name`."""
-    grid, q, k, v, ref = dataset(name)
+    grid, seed = DATASETS[name]
+    data = synthetic_attention(grid, heads_per_type=HEADS_PER_TYPE, head_dim=64, seed=seed)
     rows = []
-    qc, kc = svg2_counts(grid)
-    for top_p, min_kc_ratio in SVG2_SETTINGS[:2] if quick else SVG2_SETTINGS:
-        start = time.perf_counter()
-        layout, q_perm, k_perm = svg2_layout(q, k, grid, qc, kc, top_p=top_p, min_kc_ratio=min_kc_ratio)
-        plan = Plan(layout=layout, grid=grid, permutation=q_perm, key_permutation=k_perm)
-        error = rel_l2(plan.run(q, k, v), ref)
-        label = f"svg2(top_p={top_p}, min_kc_ratio={min_kc_ratio})"
-        rows.append(row(name, label, plan.density, error, time.perf_counter() - start))
-        start = time.perf_counter()
-        ours = Reordered("semantic", density=round(plan.density, 4)).plan(q, k, grid)
-        error = rel_l2(ours.run(q, k, v), ref)
-        rows.append(
-            row(name, f"ours(density={plan.density:.3f})", ours.density, error, time.perf_counter() - start)
-        )
+    for r in svg2_comparison(data, SVG2_SETTINGS[:2] if quick else SVG2_SETTINGS):
+        rows.append(row(name, f"svg2({r['setting']})", r["density"], r["svg2_error"], r["svg2_seconds"]))
+        label = f"ours(density={r['density']:.3f})"
+        rows.append(row(name, label, r["ours_density"], r["ours_error"], r["ours_seconds"]))
     return rows
 
 

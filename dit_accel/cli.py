@@ -436,8 +436,16 @@ def _bench(args: argparse.Namespace) -> int:
         raise UsageError("--seed", reason)
     if args.quality:
         from dit_accel.quality.bench import quality_table, run_quality
+        from dit_accel.quality.papers import SVG2_GRID, papers_table, radial_comparison, svg2_comparison
+        from dit_accel.quality.synthetic import synthetic_attention
 
         print(quality_table(run_quality(seed=args.seed)))
+        print(
+            "\nAgainst the papers' own selections (dit_accel/quality/references.py); SVG2 on "
+            f"{SVG2_GRID.frames}x{SVG2_GRID.height}x{SVG2_GRID.width} tokens, one head of each type:\n"
+        )
+        svg2 = svg2_comparison(synthetic_attention(SVG2_GRID, heads_per_type=1, seed=args.seed))
+        print(papers_table(svg2, radial_comparison()))
         return 0
     out = writable_dir(args.out, "--out")
     gpu = torch.cuda.is_available() and not args.cpu

@@ -2,21 +2,14 @@
 the reference's mask rebuilt from its description (`dit_accel.quality.references.radial_reference_mask`)
 reproduces its densities, and ours at the reference's decay lands within 10% of them."""
 
-import math
-
 import pytest
 import torch
 
-from dit_accel import TokenGrid
-from dit_accel.methods import Radial
+from dit_accel.quality.papers import RADIAL_SHAPES, papers_table, radial_comparison
 from dit_accel.quality.references import radial_reference_mask
 
-# (frames, height, width, decay, sink, the reference code's token-pair density)
-REFERENCE = {
-    "wan-480p": (21, 30, 52, 0.2, True, 0.344),
-    "wan-720p": (21, 45, 80, 0.2, True, 0.264),
-    "hunyuan-720p": (30, 48, 80, 0.95, False, 0.275),
-}
+# The reference code's token-pair density at the shapes and decays it runs (RADIAL_SHAPES).
+REFERENCE = {"Wan 2.1 480p": 0.344, "Wan 2.1 720p": 0.264, "HunyuanVideo 720p": 0.275}
 
 
 def _token_band_blocks(frames: int, tokens: int, decay: float, sink: bool, block: int) -> torch.Tensor:
@@ -65,13 +58,18 @@ def test_reference_mask_text_is_dense():
     assert mask.shape == (18, 18) and mask[16:].all() and mask[:, 16:].all()
 
 
-@pytest.mark.parametrize("shape", REFERENCE, ids=list(REFERENCE))
+@pytest.mark.parametrize("shape", REFERENCE)
 def test_reference_density_and_ours_within_ten_percent(shape):
-    frames, height, width, decay, sink, density = REFERENCE[shape]
-    reference = radial_reference_mask(frames, height * width, decay, sink).double().mean().item()
-    assert reference == pytest.approx(density, abs=1.5e-3)
-    grid = TokenGrid(frames, height, width)
-    q = torch.empty(1, grid.seq_len, 1, 8)
-    ours = Radial(decay=decay, sink=sink, block_size=128).plan(q, q, grid).density
-    assert ours == pytest.approx(reference, rel=0.1)
-    assert math.isfinite(ours)
+    (row,) = radial_comparison({shape: RADIAL_SHAPES[shape]})
+    assert row["reference_density"] == pytest.approx(REFERENCE[shape], abs=1.5e-3)
+    assert row["ours_density"] == pytest.approx(row["reference_density"], rel=0.1)
+
+
+def test_papers_table_puts_ours_next_to_the_references():
+    svg2 = [
+        {"setting": "top_p=0.9, min_kc_ratio=0.1", "density": 0.113, "svg2_error": 0.2, "ours_error": 0.05}
+    ]
+    radial = [{"shape": "s", "decay": 0.2, "sink": True, "reference_density": 0.25, "ours_density": 0.24}]
+    lines = papers_table(svg2, radial).splitlines()
+    assert lines[2] == "| top_p=0.9, min_kc_ratio=0.1 | 0.113 | 0.2000 | 0.0500 | 0.25 |"
+    assert lines[6] == "| s | 0.2 | yes | 0.250 | 0.240 | 0.960 |"

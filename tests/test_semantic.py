@@ -16,6 +16,7 @@ from dit_accel.patterns.clusters import (
 )
 from dit_accel.patterns.permutation import permute_tokens
 from dit_accel.quality.bench import reference_attention
+from dit_accel.quality.papers import svg2_comparison
 from dit_accel.quality.references import svg2_layout
 from dit_accel.quality.synthetic import synthetic_attention
 from tests.helpers import rel_l2
@@ -115,3 +116,10 @@ def test_error_at_equal_density_is_below_svg2(data, top_p, min_kc_ratio):
     ours = Reordered("semantic", density=round(svg2.density, 4), block_size=32).plan(data.q, data.k, GRID)
     assert ours.density == pytest.approx(svg2.density, rel=0.1)
     assert rel_l2(ours.run(data.q, data.k, data.v), ref) < rel_l2(svg2.run(data.q, data.k, data.v), ref)
+
+
+def test_svg2_comparison_puts_ours_at_svg2s_density(data):
+    (row,) = svg2_comparison(data, ((0.9, 0.1),))
+    assert row["setting"] == "top_p=0.9, min_kc_ratio=0.1"
+    assert row["ours_density"] == pytest.approx(row["density"], rel=0.1)
+    assert row["ours_error"] < row["svg2_error"]

@@ -62,7 +62,8 @@ def oracle_layout(
     return BlockLayout.from_mask(mask, seq_len, seq_len, block, block)
 
 
-def _rel_l2(out: torch.Tensor, ref: torch.Tensor) -> float:
+def rel_l2(out: torch.Tensor, ref: torch.Tensor) -> float:
+    """||out - ref|| / ||ref||, out in float64 against the float64 reference."""
     return float((out.double() - ref).norm() / ref.norm())
 
 
@@ -103,8 +104,8 @@ def run_quality(
         density = plan.layout.head_density().expand(-1, q.shape[2]).mean(0)
         oracle_density = oracle.head_density().mean(0)
         for kind, heads in groups.items():
-            error = _rel_l2(out[:, :, heads], ref[:, :, heads])
-            oracle_error = _rel_l2(oracle_out[:, :, heads], ref[:, :, heads])
+            error = rel_l2(out[:, :, heads], ref[:, :, heads])
+            oracle_error = rel_l2(oracle_out[:, :, heads], ref[:, :, heads])
             rows.append(
                 {
                     "method": name,
