@@ -51,10 +51,15 @@ sys.path.insert(0, str(ROOT))
 
 from dit_accel.atomic import json_text  # noqa: E402
 from dit_accel.kernels.block_mass import triton_mass  # noqa: E402
-from dit_accel.kernels.block_sparse import triton_fwd  # noqa: E402
+from dit_accel.kernels.block_sparse import triton_fwd, triton_var  # noqa: E402
 from dit_accel.kernels.triton_utils import clip_to_blocks  # noqa: E402
 
-KERNEL_FILES = ("block_sparse/triton_fwd.py", "block_mass/triton_mass.py", "triton_utils.py")
+KERNEL_FILES = (
+    "block_sparse/triton_fwd.py",
+    "block_mass/triton_mass.py",
+    "triton_utils.py",
+    "block_sparse/triton_var.py",
+)
 BIN = Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
 SEQ, HEADS = 32760, 12  # Wan 2.1 1.3B at 480p
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -101,6 +106,13 @@ def _launch(job: Job) -> tuple[object, list, dict]:
         args = [*(MockTensor(dt) for _ in range(4)), *lse, MockTensor(torch.int32), MockTensor(torch.int32)]
         args += [0.1, s, s, h, *qkv * 4, *_strides(1, h, s), *_strides(1, h, nq), *_strides(1, h, nq, max_k)]
         return triton_fwd.block_sparse_attention_fwd_kernel, args, {**meta, "BLOCK_Q": blk, "BLOCK_K": blk}
+    if job.kernel == "var_block_sparse_attention_fwd":
+        # Cluster-sized blocks: a tile table of 64-row query tiles, key blocks walked in BLOCK_N sub-tiles.
+        nk, max_k, tiles = 2 * nq, nq // 4, 2 * nq
+        args = [*(MockTensor(dt) for _ in range(4)), *lse, *(MockTensor(torch.int32) for _ in range(6))]
+        args += [0.1, h, *qkv * 4, *_strides(1, h, s), *_strides(1, h, nq), *_strides(1, h, nq, max_k)]
+        args += [*_strides(1, h, nq + 1)[:2], *_strides(1, h, nk + 1)[:2], *_strides(1, h, tiles)[:2]]
+        return triton_var.var_block_sparse_attention_fwd_kernel, args, {**meta, "BLOCK_M": triton_var.TILE_M}
     if job.kernel == "attention_lse_fwd":
         args = [MockTensor(dt), MockTensor(dt), *lse, 0.1, s, s, h, *qkv * 2, *_strides(1, h, s)]
         return triton_mass.attention_lse_fwd_kernel, args, meta
@@ -109,11 +121,13 @@ def _launch(job: Job) -> tuple[object, list, dict]:
     return triton_mass.block_attention_mass_fwd_kernel, args, {**meta, "BLOCK_Q": blk, "BLOCK_K": blk}
 
 
-# Kernel -> the block sizes it is compiled for (the methods' 128 and 64; Adaptive's mass at 64).
+# Kernel -> the block sizes it is compiled for (the methods' 128 and 64; Adaptive's mass at 64; the
+# cluster-sized blocks' kernel is one compile whatever the clusters: its 64-row tile is the "block").
 KERNELS = {
     "block_sparse_attention_fwd": (128, 64),
     "attention_lse_fwd": (128,),
     "block_attention_mass_fwd": (64,),
+    "var_block_sparse_attention_fwd": (64,),
 }
 
 
@@ -123,7 +137,7 @@ def configs_of(kernel: str, head_dim: int, block: int) -> tuple[list[dict], list
     tuner, args, meta = _launch(Job(kernel, "bf16", head_dim, block, 0, {}))
     named = {**dict(zip(tuner.fn.arg_names, args, strict=False)), **meta}
     prune = tuner.early_config_prune
-    every = clip_to_blocks(tuner.configs, named, prune.bounds)
+    every = clip_to_blocks(tuner.configs, named, getattr(prune, "bounds", {}))
     shipped = prune(tuner.configs, named)
 
     def as_dict(cfg: triton.Config) -> dict:

@@ -15,7 +15,12 @@ from dit_accel.kernels.triton_utils import fits_registers
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORT = json.loads((ROOT / "benchmarks" / "results" / "compile-report.json").read_text())
-KERNELS = ("block_sparse_attention_fwd", "attention_lse_fwd", "block_attention_mass_fwd")
+KERNELS = (
+    "block_sparse_attention_fwd",
+    "attention_lse_fwd",
+    "block_attention_mass_fwd",
+    "var_block_sparse_attention_fwd",
+)
 
 
 def _clean(row: dict) -> bool:
