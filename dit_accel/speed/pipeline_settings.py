@@ -66,16 +66,27 @@ def match_density(
 
 
 def _matched_radial(target: float, grid: TokenGrid, device: torch.device) -> dict[str, Any]:
-    """Radial's `decay` (and `dense_frames=0` when one dense neighbour frame is already denser than
-    `target`) for a density near `target`."""
+    """Radial's `decay` for a density near `target`, with `dense_frames=0` and/or `sink=False` when the
+    dense neighbour frames or the sink alone are denser than `target` (the band reads at least a block
+    on each side at every frame distance, as the reference's)."""
     candidates = []
-    for dense_frames in (1, 0):
+    for dense_frames, sink in ((1, True), (0, True), (1, False), (0, False)):
         decay, density = match_density(
-            lambda x, f=dense_frames: Radial(decay=x, dense_frames=f), target, 1e-3, 64.0, grid, device
+            lambda x, f=dense_frames, s=sink: Radial(decay=x, dense_frames=f, sink=s),
+            target,
+            1e-3,
+            64.0,
+            grid,
+            device,
         )
-        candidates.append((abs(density - target), dense_frames, decay))
-    _, dense_frames, decay = min(candidates)
-    return {"decay": round(decay, 4)} if dense_frames == 1 else {"decay": round(decay, 4), "dense_frames": 0}
+        candidates.append((abs(density - target), dense_frames, not sink, decay))
+    _, dense_frames, no_sink, decay = min(candidates)
+    options: dict[str, Any] = {"decay": round(decay, 4)}
+    if dense_frames == 0:
+        options["dense_frames"] = 0
+    if no_sink:
+        options["sink"] = False
+    return options
 
 
 def _matched_window(target: float, grid: TokenGrid, device: torch.device) -> dict[str, Any]:
