@@ -23,13 +23,15 @@ def assign(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     """Nearest centroid (euclidean) of every point: x `[N, S, D]`, centroids `[N, C, D]` -> long `[N, S]`."""
     n, s, _ = x.shape
     rows = max(1, _CHUNK_BYTES // (s * centroids.shape[1] * 4))
-    sq_norm = centroids.square().sum(-1).unsqueeze(1)  # [N, 1, C]
+    # argmin ||x - c||^2 = argmax (x.c - ||c||^2 / 2) (||x||^2 is the same for every centroid), and
+    # with a column of ones on x and -||c||^2 / 2 on c that is one matmul: a subtract and a scale
+    # over the [rows, S, C] scores would cost 0.9x the matmul itself on a CPU.
+    points = torch.cat((x.float(), x.new_ones(n, s, 1, dtype=torch.float32)), -1)
+    targets = torch.cat((centroids.float(), -0.5 * centroids.float().square().sum(-1, keepdim=True)), -1)
     labels = []
     for start in range(0, n, rows):
         stop = start + rows
-        # ||x||^2 is the same for every centroid of a point, so it is left out of the argmin.
-        dist = sq_norm[start:stop] - 2.0 * (x[start:stop].float() @ centroids[start:stop].transpose(1, 2))
-        labels.append(dist.argmin(-1))
+        labels.append((points[start:stop] @ targets[start:stop].transpose(1, 2)).argmax(-1))
     return torch.cat(labels)
 
 
