@@ -102,6 +102,19 @@ def test_pool_blocks_averages_real_tokens_of_tail_block():
     torch.testing.assert_close(pooled, expected)
 
 
+def test_pool_blocks_in_a_token_order_equals_pooling_the_permuted_copy():
+    g = torch.Generator().manual_seed(0)
+    x, order = torch.randn(2, 10, 3, 5, generator=g), torch.randperm(10, generator=g)
+    pooled = pool_blocks(x, 4, order)
+    torch.testing.assert_close(pooled, pool_blocks(x.index_select(1, order), 4))
+    expected = torch.stack([x[:, order[:4]].mean(1), x[:, order[4:8]].mean(1), x[:, order[8:]].mean(1)], 2)
+    torch.testing.assert_close(pooled, expected)
+    q, k = torch.randn(2, 10, 3, 8, generator=g), torch.randn(2, 10, 3, 8, generator=g)
+    torch.testing.assert_close(
+        pooled_block_scores(q, k, 4, order), pooled_block_scores(q[:, order], k[:, order], 4)
+    )
+
+
 def test_pooled_block_scores_weigh_key_blocks_by_their_token_count():
     q, k = torch.randn(2, 10, 3, 8), torch.randn(2, 10, 3, 8)
     scores = pooled_block_scores(q, k, 4)

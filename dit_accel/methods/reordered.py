@@ -85,7 +85,7 @@ class Reordered(Method):
         perms = axis_permutations(grid, q.device)  # [6, S]
         quality = []
         for perm in perms:
-            scores = pooled_block_scores(q.index_select(1, perm), k.index_select(1, perm), self.block_size)
+            scores = pooled_block_scores(q, k, self.block_size, order=perm)
             mask = self._select(scores, keep)
             if self.density is not None:
                 quality.append((scores * mask).sum(-1).mean(-1))  # pooled mass captured, [B, H]
