@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from dit_accel.kernels.block_mass.naive import mass_from_probs
+from dit_accel.kernels.block_mass.naive import key_block_sums, query_block_means
 from dit_accel.kernels.blocks import num_blocks
 
 # Upper bound on the fp32 probability tensor of one chunk of query blocks.
@@ -35,12 +35,15 @@ def block_attention_mass_torch(
     for start in range(0, nq, chunk):
         stop = min(start + chunk, nq)
         rows = slice(start * block_q, min(stop * block_q, sq))
-        probs = qh[:, :, rows] @ kt  # scores [B, H, r, Sk], turned into probabilities in place
+        probs = qh[:, :, rows] @ kt  # scores [B, H, r, Sk], exponentiated in place
         if lse is None:
-            # One exp pass: exp(s - max), then divide by the row sum (logsumexp would exp twice).
+            # exp(s - max) summed per key block, then each row divided by its total: normalizing the
+            # small [r, nk] sums, not the scores, saves two passes over them (logsumexp would take three).
             probs.sub_(probs.amax(-1, keepdim=True)).exp_()
-            probs.mul_(probs.sum(-1, keepdim=True).reciprocal_())
+            sums = key_block_sums(probs, block_k)
+            sums = sums / sums.sum(-1, keepdim=True)
         else:
             probs.sub_(lse[:, :, rows].to(compute).unsqueeze(-1)).exp_()
-        mass[:, :, start:stop] = mass_from_probs(probs, block_q, block_k)
+            sums = key_block_sums(probs, block_k)
+        mass[:, :, start:stop] = query_block_means(sums, block_q)
     return mass
