@@ -22,10 +22,26 @@ from dit_accel.demo import (
     weights_present,
 )
 from dit_accel.demo.checkpoint import checkpoints
-from dit_accel.demo.data import MOTIONS, VideoSpec
+from dit_accel.demo.data import (
+    BACKGROUNDS,
+    COLOURS,
+    MOTIONS,
+    SHAPES,
+    VideoSpec,
+    background_grey,
+    render,
+    sample_spec,
+)
 from dit_accel.demo.pipeline import with_coordinates
-from dit_accel.demo.quality import EVAL_PROMPTS, EVAL_SPECS, attention_locality, caption_following
-from dit_accel.demo.train import flow_matching_loss
+from dit_accel.demo.quality import (
+    ATTRIBUTES,
+    EVAL_PROMPTS,
+    EVAL_SPECS,
+    HELD_OUT_SPECS,
+    attention_locality,
+    caption_following,
+)
+from dit_accel.demo.train import flow_matching_loss, object_weights
 from dit_accel.demo.train import main as train_main
 
 SIZE = {"num_frames": TINY.frames, "height": TINY.height, "width": TINY.width}
@@ -71,20 +87,43 @@ def test_coverage_marks_the_object_pixels():
     assert (saturation[sample.coverage == 0] < 1e-6).all()
 
 
-def test_describe_video_recovers_colour_and_motion_of_data():
-    samples = [make_sample(seed) for seed in range(40)]
-    assert len({s.spec.motion for s in samples}) == len(MOTIONS)
-    hits = [
-        describe_video(video_to_frames(s.video)) == {"colour": s.spec.colour, "motion": s.spec.motion}
-        for s in samples
-    ]
-    assert sum(hits) >= 0.95 * len(samples)
+@pytest.mark.parametrize(("frames", "size"), [(9, 64), (33, 64), (9, 32)])
+def test_describe_video_recovers_every_attribute_of_data(frames, size):
+    samples = [make_sample(seed, frames, size, size) for seed in range(40)]
+    for attribute, values in (("shape", SHAPES), ("motion", MOTIONS), ("background", BACKGROUNDS)):
+        assert {getattr(s.spec, attribute) for s in samples} == set(values)
+    for s in samples:
+        want = {name: getattr(s.spec, name) for name in ATTRIBUTES}
+        assert describe_video(video_to_frames(s.video)) == want, s.caption
 
 
 def test_describe_video_finds_no_object_in_grey_frames():
-    assert describe_video(np.full((5, 16, 16, 3), 0.4)) == {"colour": "none", "motion": "none"}
+    assert describe_video(np.full((5, 16, 16, 3), 0.4)) == dict.fromkeys(ATTRIBUTES, "none")
     with pytest.raises(ValueError, match=r"\[F, H, W, 3\]"):
         describe_video(np.zeros((5, 3, 16, 16)))
+
+
+def test_background_must_have_the_period_and_phase_of_the_data():
+    spec = VideoSpec("red", "circle", "moving left", "checkered")
+    video, _ = render(spec, 9, 64, 64, torch.Generator().manual_seed(0))
+    frames = video_to_frames(video).numpy()
+    assert describe_video(frames)["background"] == "checkered"
+    shifted = np.roll(frames, 4, axis=1)  # half a level down: a checkerboard, not the data's
+    assert describe_video(shifted)["background"] == "other"
+    grey = background_grey("checkered", 64, 64).numpy()
+    blocky = np.kron(grey[:32:8, :32:8], np.ones((16, 16)))  # the data's levels at twice its period
+    on_grey = np.isclose(frames, grey[..., None], atol=1e-6)
+    assert describe_video(np.where(on_grey, blocky[..., None], frames))["background"] == "other"
+
+
+def test_held_out_captions_are_new_to_training():
+    assert len(set(HELD_OUT_SPECS)) == 40 and not set(HELD_OUT_SPECS) & set(EVAL_SPECS)
+    for attribute, values in (("colour", COLOURS), ("shape", SHAPES), ("motion", MOTIONS)):
+        assert {getattr(s, attribute) for s in HELD_OUT_SPECS} == set(values)
+    exclude = frozenset(HELD_OUT_SPECS)
+    g = torch.Generator().manual_seed(0)
+    drawn = {sample_spec(g, exclude) for _ in range(6000)}
+    assert not drawn & exclude and len(drawn) == 504 - 40
 
 
 def test_eval_prompts_cover_every_motion():
@@ -121,9 +160,9 @@ def test_output_layouts_and_range(tiny_pipe):
 def test_coordinates_span_the_clip_at_any_size():
     video = torch.randn(2, 3, 5, 4, 6)
     inputs = with_coordinates(video)
-    assert inputs.shape == (2, 12, 5, 4, 6)
+    assert inputs.shape == (2, 15, 5, 4, 6)
     assert torch.equal(inputs[:, :3], video)
-    t, y, x, *products = inputs[1, 3:]
+    t, y, x, *products = inputs[1, 3:12]
     torch.testing.assert_close(t[:, 0, 0], torch.linspace(-1, 1, 5))
     torch.testing.assert_close(y[0, :, 0], torch.linspace(-1, 1, 4))
     torch.testing.assert_close(x[0, 0], torch.linspace(-1, 1, 6))
@@ -133,13 +172,30 @@ def test_coordinates_span_the_clip_at_any_size():
     assert torch.equal(with_coordinates(torch.zeros(1, 3, 1, 2, 2))[0, 3], torch.zeros(1, 2, 2))
 
 
+@pytest.mark.parametrize("size", [32, 64])
+def test_texture_waves_sum_per_patch_to_the_data_levels(size):
+    """Each 4 x 4 patch of the wave channels sums to +-c with the sign of the texture's level, so the
+    stripes and checks are a linear function of the input."""
+    wave_y, wave_x, product = with_coordinates(torch.zeros(1, 3, 2, size, size))[0, 12:, 1]
+    patches = size // 4
+    for wave, kind, vertical in (
+        (wave_y, "striped", False),
+        (wave_x, "striped", True),
+        (product, "checkered", False),
+    ):
+        sums = wave.reshape(patches, 4, patches, 4).sum((1, 3))
+        level = background_grey(kind, size, size, vertical)[::4, ::4]
+        assert torch.equal(sums < 0, level > 0.35)
+        torch.testing.assert_close(sums.abs(), sums.abs().max().expand_as(sums))
+
+
 def test_transformer_sees_rgb_and_coordinates(tiny_pipe):
     seen = []
     tiny_pipe.transformer.register_forward_hook(
         lambda m, args, kwargs, out: seen.append(kwargs["hidden_states"]), with_kwargs=True
     )
     frames = _generate(tiny_pipe, steps=1, guidance_scale=1.0)
-    assert seen[0].shape == (1, 12, TINY.frames, TINY.height, TINY.width)
+    assert seen[0].shape == (1, 15, TINY.frames, TINY.height, TINY.width)
     assert frames.shape == (1, TINY.frames, TINY.height, TINY.width, 3)
     torch.testing.assert_close(seen[0][:, 3:], with_coordinates(torch.zeros(1, 3, *seen[0].shape[2:]))[:, 3:])
 
@@ -194,7 +250,7 @@ def test_callback_on_step_end_can_replace_latents(tiny_pipe):
 
 
 def test_training_writes_loadable_checkpoints_and_resumes_exactly(tmp_path):
-    args = ["--tiny", "--batch-size", "2", "--threads", "1", "--log-every", "1"]
+    args = ["--tiny", "--batch-size", "2", "--threads", "1", "--log-every", "1", "--clip-lengths", "3,6"]
     train_main(
         ["--out", str(tmp_path / "straight"), "--steps", "3", "--export", str(tmp_path / "export"), *args]
     )
@@ -219,17 +275,72 @@ def test_coarse_steps_train_on_smaller_frames_with_the_same_token_count(tmp_path
 
     shapes = []
 
-    def recording_make_batch(batch_size, g, frames, height, width):
+    def recording_make_batch(batch_size, g, frames, height, width, exclude):
         shapes.append((batch_size, frames, height, width))
-        return make_batch(batch_size, g, frames=frames, height=height, width=width)
+        assert exclude == frozenset(HELD_OUT_SPECS)
+        return make_batch(batch_size, g, frames=frames, height=height, width=width, exclude=exclude)
 
     monkeypatch.setattr(train_module, "make_batch", recording_make_batch)
-    coarse = ["--coarse-steps", "2", "--coarse-size", str(TINY.height // 2)]
+    coarse = ["--coarse-steps", "2", "--coarse-size", str(TINY.height // 2), "--clip-lengths", "3"]
     train_main(
         ["--out", str(tmp_path), "--tiny", "--steps", "3", "--batch-size", "2", "--threads", "1", *coarse]
     )
     small = (2 * 4, TINY.frames, TINY.height // 2, TINY.width // 2)  # a quarter of the tokens, 4x the videos
     assert shapes == [small, small, (2, TINY.frames, TINY.height, TINY.width)]
+
+
+def test_clip_lengths_vary_per_step_at_the_same_token_count(tmp_path, monkeypatch):
+    import dit_accel.demo.train as train_module
+
+    shapes = []
+
+    def recording_make_batch(batch_size, g, frames, height, width, exclude):
+        shapes.append((batch_size, frames))
+        return make_batch(batch_size, g, frames=frames, height=height, width=width, exclude=exclude)
+
+    monkeypatch.setattr(train_module, "make_batch", recording_make_batch)
+    lengths = ["--clip-lengths", "3,6,12", "--coarse-steps", "0"]
+    train_main(
+        ["--out", str(tmp_path), "--tiny", "--steps", "12", "--batch-size", "4", "--threads", "1", *lengths]
+    )
+    assert set(shapes) == {(4, 3), (2, 6), (1, 12)}  # TINY clips are 3 frames: 4 x 3 = 2 x 6 = 1 x 12
+
+
+@pytest.mark.parametrize("bad", ["", "9,x", "0,9"])
+def test_clip_lengths_must_be_positive_frame_counts(tmp_path, capsys, bad):
+    with pytest.raises(SystemExit):
+        train_main(["--out", str(tmp_path), "--tiny", "--clip-lengths", bad])
+    assert (
+        f"--clip-lengths: expected positive frame counts like 9,17,33, got {bad!r}" in capsys.readouterr().err
+    )
+    assert not any(tmp_path.iterdir())
+
+
+def test_object_weights_cover_the_object_and_its_edges():
+    coverage = torch.zeros(1, 1, 2, 16, 16)
+    coverage[..., 6:9, 6:9] = 1.0
+    weights = object_weights(coverage)
+    assert weights.shape == coverage.shape and weights.min() == 1
+    near = torch.zeros(16, 16, dtype=torch.bool)
+    near[4:11, 4:11] = True  # 2 pixels around the object
+    assert torch.equal(weights[0, 0, 1] > 1, near)
+
+
+def test_weighted_loss_is_the_weighted_mean_of_the_error(tiny_pipe):
+    def forward(hidden_states, timestep, encoder_hidden_states):
+        return SimpleNamespace(sample=torch.zeros_like(hidden_states[:, :3]))
+
+    videos = torch.zeros(2, 3, 1, 4, 4)  # target noise - 0, prediction 0: the error is noise²
+    weights = torch.ones(2, 1, 1, 4, 4)
+    weights[..., :2, :] = 3.0
+    loss = flow_matching_loss(
+        tiny_pipe, forward, videos, ["a", "b"], torch.Generator().manual_seed(0), weights
+    )
+    g = torch.Generator().manual_seed(0)
+    torch.rand(2, generator=g)  # the caption drop draws first
+    error = torch.randn(videos.shape, generator=g) ** 2
+    weights = weights.expand_as(error)
+    torch.testing.assert_close(loss, (error * weights).sum() / weights.sum())
 
 
 def test_coarse_size_must_be_a_multiple_of_the_patch(tmp_path, capsys):

@@ -9,11 +9,12 @@ from pathlib import Path
 # Environment override of the shipped weights folder (e.g. a freshly trained run).
 WEIGHTS_ENV = "DIT_ACCEL_DEMO_WEIGHTS"
 PACKAGE_WEIGHTS = Path(__file__).parent / "weights"
-# Frame, row and column of every pixel and their pairwise products, fed to the transformer next to
-# the RGB channels (see `pipeline.with_coordinates`): Wan's only position signal is RoPE, which is
-# relative, so without them a 1 M-parameter model cannot tie "moving left" to where the object is in
-# the first and the last frame.
-COORDINATE_CHANNELS = 9
+# Frame, row and column of every pixel, their pairwise products, and two waves at the background
+# texture's period and their product, fed to the transformer next to the RGB channels (see
+# `pipeline.with_coordinates`): Wan's only position signal is RoPE, which is relative, so without them
+# a 1 M-parameter model cannot tie "moving left" to where the object is in the first and the last
+# frame, nor draw stripes of a fixed period and phase.
+COORDINATE_CHANNELS = 12
 
 
 @dataclass(frozen=True)

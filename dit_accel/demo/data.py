@@ -47,7 +47,9 @@ TRAVEL = 0.40  # distance covered by a moving object over the whole clip
 JITTER = 0.08
 BOUNCE = 0.30  # height of a bounce
 GROWTH = (0.55, 1.45)  # radius scale at the first and last frame
-_GREY_LOW, _GREY_HIGH, _PERIOD = 0.25, 0.45, 8  # background texture: levels in [0, 1], period in pixels
+# Background texture: grey levels in [0, 1]; each level spans this fraction of the frame's shorter side
+# (8 pixels of a 64-pixel frame, two patches), so the texture means the same at any frame size.
+GREY_LOW, GREY_HIGH, LEVEL_WIDTH = 0.25, 0.45, 1 / 8
 
 
 @dataclass(frozen=True)
@@ -93,30 +95,49 @@ def _near_middle(lo: float, hi: float, spread: float, g: torch.Generator) -> flo
     return lo + (hi - lo) * float(torch.rand((), generator=g))
 
 
-def sample_spec(g: torch.Generator) -> VideoSpec:
-    return VideoSpec(
-        colour=_pick(list(COLOURS), g),
-        shape=_pick(SHAPES, g),
-        motion=_pick(MOTIONS, g),
-        background=_pick(BACKGROUNDS, g),
-    )
+def sample_spec(g: torch.Generator, exclude: frozenset[VideoSpec] = frozenset()) -> VideoSpec:
+    """A uniformly drawn caption combination, drawn again while it is in `exclude`."""
+    while True:
+        spec = VideoSpec(
+            colour=_pick(list(COLOURS), g),
+            shape=_pick(SHAPES, g),
+            motion=_pick(MOTIONS, g),
+            background=_pick(BACKGROUNDS, g),
+        )
+        if spec not in exclude:
+            return spec
+
+
+def texture_levels(height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Level index (0 low, 1 high) of each row [H, 1] and column [1, W] of the striped and checkered
+    textures: rows and columns alternate every LEVEL_WIDTH of the frame's shorter side, low first."""
+    level = LEVEL_WIDTH * min(height, width)
+    rows = (torch.arange(height).view(-1, 1) // level).long() % 2
+    cols = (torch.arange(width).view(1, -1) // level).long() % 2
+    return rows, cols
+
+
+def background_grey(kind: str, height: int, width: int, vertical: bool = False) -> torch.Tensor:
+    """[H, W] grey level in [0, 1] of background `kind`; striped ones vary along the rows, or along the
+    columns when `vertical`."""
+    rows, cols = texture_levels(height, width)
+    if kind == "plain":
+        index = torch.full((height, width), 0.5)
+    elif kind == "striped":
+        index = (cols if vertical else rows).expand(height, width).float()
+    elif kind == "checkered":
+        index = ((rows + cols) % 2).float()
+    else:
+        raise ValueError(f"unknown background {kind!r}; expected one of {BACKGROUNDS}")
+    return GREY_LOW + (GREY_HIGH - GREY_LOW) * index
 
 
 def _background(kind: str, height: int, width: int, g: torch.Generator) -> torch.Tensor:
     """[3, H, W] grey texture in [0, 1]. Grey keeps the object's colour mask clean; fixed levels and a
-    period of two patches keep the texture cheap to learn, so the small model spends itself on the object."""
-    ys = torch.arange(height).view(-1, 1).expand(height, width)
-    xs = torch.arange(width).view(1, -1).expand(height, width)
-    if kind == "plain":
-        grey = torch.full((height, width), (_GREY_LOW + _GREY_HIGH) / 2)
-    elif kind == "striped":
-        along = ys if float(torch.rand((), generator=g)) < 0.5 else xs
-        grey = torch.where((along // _PERIOD) % 2 == 0, _GREY_LOW, _GREY_HIGH)
-    elif kind == "checkered":
-        grey = torch.where(((ys // _PERIOD) + (xs // _PERIOD)) % 2 == 0, _GREY_LOW, _GREY_HIGH)
-    else:
-        raise ValueError(f"unknown background {kind!r}; expected one of {BACKGROUNDS}")
-    return grey.expand(3, height, width).float()
+    period of four patches keep the texture cheap to learn, so the small model spends itself on the object.
+    Stripes run either way (drawn from `g`, not named by the caption)."""
+    vertical = kind == "striped" and float(torch.rand((), generator=g)) >= 0.5
+    return background_grey(kind, height, width, vertical).expand(3, height, width).float()
 
 
 def _shape_mask(shape: str, dx: torch.Tensor, dy: torch.Tensor, radius: float) -> torch.Tensor:
@@ -187,12 +208,18 @@ def make_sample(seed: int, frames: int = 9, height: int = 64, width: int = 64) -
 
 
 def make_batch(
-    batch_size: int, g: torch.Generator, frames: int = 9, height: int = 64, width: int = 64
+    batch_size: int,
+    g: torch.Generator,
+    frames: int = 9,
+    height: int = 64,
+    width: int = 64,
+    exclude: frozenset[VideoSpec] = frozenset(),
 ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(videos [B, 3, F, H, W] in [-1, 1], object coverage [B, 1, F, H, W] in [0, 1], captions)."""
+    """(videos [B, 3, F, H, W] in [-1, 1], object coverage [B, 1, F, H, W] in [0, 1], captions), none
+    of whose caption combinations is in `exclude`."""
     videos, covers, captions = [], [], []
     for _ in range(batch_size):
-        spec = sample_spec(g)
+        spec = sample_spec(g, exclude)
         video, cover = render(spec, frames, height, width, g)
         videos.append(video.transpose(0, 1))
         covers.append(cover.unsqueeze(0))

@@ -1,12 +1,15 @@
-"""Read a video back into words: the object's colour (hue of the saturated pixels) and its motion
-(centroid track, area and colour change across frames). Works on data and on generated videos."""
+"""Read a video back into words: the object's colour (hue of the saturated pixels), motion (centroid
+track, area and colour change across frames), shape (how its mask fills its bounding box, and where its
+mass sits in it) and background (the grey of the other pixels against the data's textures). Works on
+data and on generated videos."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy import ndimage
 
-from dit_accel.demo.data import COLOURS
+from dit_accel.demo.data import COLOURS, background_grey
 
 # Thresholds, as fractions of the frame: the data moves 0.40 and bounces 0.30 (see data.py).
 _MIN_SATURATION = 0.3
@@ -14,6 +17,13 @@ _MIN_PIXELS = 0.004
 _MOVE = 0.12
 _BOUNCE = 0.10
 _GROW = 2.0
+# Shape: a square fills its bounding box (1.0), a circle pi/4, a diamond and a triangle half of it; the
+# upward triangle's mass sits 2/3 of the way down its box, the diamond's in the middle.
+_SQUARE_FILL, _ROUND_FILL, _TRIANGLE_DROP = 0.9, 0.65, 0.58
+_MIN_SHAPE_PIXELS = 30  # smaller masks (a few pixels wide) say little about corners
+# Background: a texture's grey deviates 0.1 from its mean; plain ones much less. A texture must match
+# one of the data's patterns (period and phase) with this correlation, else it is "other".
+_PLAIN_STD, _MIN_CORRELATION = 0.04, 0.6
 
 
 def _hue(rgb: np.ndarray) -> float:
@@ -40,18 +50,68 @@ def _as_frames(frames: np.ndarray | torch.Tensor) -> np.ndarray:
     return frames
 
 
-def describe_video(frames: np.ndarray | torch.Tensor) -> dict[str, str]:
-    """{"colour": ..., "motion": ...} of the object in `frames` [F, H, W, 3] (values in [0, 1]).
+def _object_masks(frames: np.ndarray) -> np.ndarray:
+    """[F, H, W] bool: per frame, the largest connected blob of saturated pixels."""
+    saturation = frames.max(-1) - frames.min(-1)
+    masks = saturation > _MIN_SATURATION
+    for f, mask in enumerate(masks):
+        labels, count = ndimage.label(mask)
+        if count > 1:
+            sizes = np.bincount(labels.ravel())[1:]
+            masks[f] = labels == 1 + int(sizes.argmax())
+    return masks
 
-    Motion is one of data.MOTIONS, or "still" / "none" (no object found)."""
+
+def shape_name(mask: np.ndarray) -> str:
+    """circle, square, triangle or diamond for one object mask [H, W] (bool), or "none" when too small."""
+    if mask.sum() < _MIN_SHAPE_PIXELS:
+        return "none"
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    top, height = rows[0], rows[-1] - rows[0] + 1
+    fill = mask.sum() / (height * (cols[-1] - cols[0] + 1))
+    if fill > _SQUARE_FILL:
+        return "square"
+    if fill > _ROUND_FILL:
+        return "circle"
+    drop = ((np.nonzero(mask)[0] + 0.5).mean() - top) / height
+    return "triangle" if drop > _TRIANGLE_DROP else "diamond"
+
+
+def background_name(frames: np.ndarray, masks: np.ndarray) -> str:
+    """plain, striped, checkered or "other" from the grey of the pixels away from the object:
+    frames [F, H, W, 3], masks [F, H, W] bool."""
+    _, height, width, _ = frames.shape
+    away = ~ndimage.binary_dilation(masks, structure=np.ones((1, 5, 5), dtype=bool))
+    grey = np.where(away, frames.mean(-1), np.nan)
+    seen = away.any(0)
+    if seen.mean() < 0.5:
+        return "other"
+    background = np.nanmedian(grey[:, seen], axis=0)  # [pixels seen]
+    deviation = background - background.mean()
+    if deviation.std() < _PLAIN_STD:
+        return "plain"
+    best, name = _MIN_CORRELATION, "other"
+    for kind, vertical in (("striped", False), ("striped", True), ("checkered", False)):
+        pattern = background_grey(kind, height, width, vertical).numpy()[seen]
+        pattern = pattern - pattern.mean()
+        correlation = float((deviation * pattern).sum() / np.sqrt((deviation**2).sum() * (pattern**2).sum()))
+        if correlation > best:
+            best, name = correlation, kind
+    return name
+
+
+def describe_video(frames: np.ndarray | torch.Tensor) -> dict[str, str]:
+    """{"colour", "shape", "motion", "background"} of the video `frames` [F, H, W, 3] (values in [0, 1]).
+
+    Motion is one of data.MOTIONS, or "still"; background one of data.BACKGROUNDS or "other"; every
+    attribute is "none" when no object is found."""
     frames = _as_frames(frames)
     num_frames, height, width, _ = frames.shape
-    saturation = frames.max(-1) - frames.min(-1)
-    masks = saturation > _MIN_SATURATION  # [F, H, W]
+    masks = _object_masks(frames)  # [F, H, W]
     areas = masks.reshape(num_frames, -1).mean(-1)
     found = areas > _MIN_PIXELS
     if found.sum() < 2:
-        return {"colour": "none", "motion": "none"}
+        return dict.fromkeys(("colour", "shape", "motion", "background"), "none")
     ys, xs = np.mgrid[0:height, 0:width]
     idx = np.flatnonzero(found)
     centres = np.array([[xs[masks[f]].mean() / width, ys[masks[f]].mean() / height] for f in idx])
@@ -73,7 +133,10 @@ def describe_video(frames: np.ndarray | torch.Tensor) -> dict[str, str]:
         motion = "bouncing"
     else:
         motion = "still"
-    return {"colour": first, "motion": motion}
+    votes = [shape_name(masks[f]) for f in idx]
+    votes = [v for v in votes if v != "none"] or ["none"]
+    shape = max(dict.fromkeys(votes), key=votes.count)
+    return {"colour": first, "shape": shape, "motion": motion, "background": background_name(frames, masks)}
 
 
 def video_to_frames(video: torch.Tensor) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from dit_accel.demo.config import DemoConfig
+from dit_accel.demo.data import LEVEL_WIDTH
 from dit_accel.demo.text import DemoTextEncoder
 
 _DEFAULT = DemoConfig()
@@ -28,18 +30,28 @@ class DemoVideoPipelineOutput(BaseOutput):
 
 
 def with_coordinates(video: torch.Tensor) -> torch.Tensor:
-    """[B, 3, F, H, W] -> [B, 3 + 9, F, H, W]: the video followed by the frame t, row y and column x of
-    each pixel (each spread over [-1, 1] across the clip, so they mean the same at any size) and their
-    products t², y², x², ty, tx, yx. An object moving or growing at a steady rate covers the pixels
-    where a quadratic in (t, y, x) is negative, with coefficients set by the caption; with these
-    channels that quadratic is linear in the input, so the caption's adaLN scale can pick it out."""
+    """[B, 3, F, H, W] -> [B, 3 + 12, F, H, W]: the video followed by the frame t, row y and column x of
+    each pixel (each spread over [-1, 1] across the clip, so they mean the same at any size), their
+    products t², y², x², ty, tx, yx, and the waves sin(pi r / L), sin(pi c / L) of row r and column c
+    (pixel centres) at the background texture's level width L (data.LEVEL_WIDTH of the shorter side)
+    and their product. An object moving or growing at a steady rate covers the pixels where a quadratic
+    in (t, y, x) is negative, with coefficients set by the caption; with these channels that quadratic
+    is linear in the input, so the caption's adaLN scale can pick it out. Each 4 x 4 patch sums a wave
+    to +-c, so the stripes and checks are linear in the input too: RoPE is relative and smooth
+    coordinates have no period."""
     batch, _, frames, height, width = video.shape
 
     def axis(n: int) -> torch.Tensor:
         return torch.linspace(-1.0, 1.0, n, device=video.device, dtype=video.dtype) * (n > 1)
 
+    def wave(n: int) -> torch.Tensor:
+        level = LEVEL_WIDTH * min(height, width)
+        centres = torch.arange(n, device=video.device, dtype=torch.float32) + 0.5
+        return torch.sin(math.pi * centres / level).to(video.dtype)
+
     t, y, x = torch.meshgrid(axis(frames), axis(height), axis(width), indexing="ij")
-    grid = torch.stack([t, y, x, t * t, y * y, x * x, t * y, t * x, y * x])
+    _, wave_y, wave_x = torch.meshgrid(axis(frames), wave(height), wave(width), indexing="ij")
+    grid = torch.stack([t, y, x, t * t, y * y, x * x, t * y, t * x, y * x, wave_y, wave_x, wave_y * wave_x])
     return torch.cat([video, grid.expand(batch, -1, -1, -1, -1)], dim=1)
 
 

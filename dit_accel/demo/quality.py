@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -9,7 +10,7 @@ import torch.nn.functional as F
 from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 from torch.overrides import TorchFunctionMode
 
-from dit_accel.demo.data import VideoSpec, make_sample
+from dit_accel.demo.data import BACKGROUNDS, COLOURS, MOTIONS, SHAPES, VideoSpec, make_sample
 from dit_accel.demo.describe import describe_video
 from dit_accel.demo.pipeline import DemoVideoPipeline, with_coordinates
 
@@ -42,6 +43,21 @@ EVAL_SPECS: tuple[VideoSpec, ...] = tuple(
 EVAL_PROMPTS: tuple[str, ...] = tuple(spec.caption for spec in EVAL_SPECS)
 
 
+def _held_out(count: int) -> tuple[VideoSpec, ...]:
+    """`count` caption combinations outside EVAL_SPECS: stepping 109 = 84 + 21 + 3 + 1 through their
+    product order moves colour, shape, motion and background on by one each (109 is prime, so no
+    combination comes twice)."""
+    every = [VideoSpec(*combo) for combo in itertools.product(COLOURS, SHAPES, MOTIONS, BACKGROUNDS)]
+    picked = (every[i * 109 % len(every)] for i in range(len(every)))
+    return tuple(itertools.islice((spec for spec in picked if spec not in EVAL_SPECS), count))
+
+
+# 40 combinations that training never draws (`train` excludes them), to test captions, not memory.
+HELD_OUT_SPECS: tuple[VideoSpec, ...] = _held_out(40)
+# What `caption_following` checks, in `describe_video`'s keys.
+ATTRIBUTES = ("colour", "shape", "motion", "background")
+
+
 def caption_following(
     pipe: DemoVideoPipeline,
     specs: tuple[VideoSpec, ...] = EVAL_SPECS,
@@ -50,7 +66,8 @@ def caption_following(
     **call_kwargs,
 ) -> dict:
     """Generate one video per spec (generator seed + i) and decode it with `describe_video`.
-    Returns {"score": fraction with the caption's colour and motion, "results": [(caption, decoded)]}."""
+    Returns {"score": fraction decoded with all of the caption's colour, shape, motion and background,
+    "attributes": {attribute: fraction right}, "results": [(caption, decoded)]}."""
     results = []
     for first in range(0, len(specs), batch_size):
         chunk = specs[first : first + batch_size]
@@ -59,11 +76,15 @@ def caption_following(
             [s.caption for s in chunk], generator=generators, output_type="np", **call_kwargs
         ).frames
         results += [(spec.caption, describe_video(video)) for spec, video in zip(chunk, frames, strict=True)]
-    hits = sum(
-        got["colour"] == spec.colour and got["motion"] == spec.motion
+    right = [
+        {name: got[name] == getattr(spec, name) for name in ATTRIBUTES}
         for spec, (_, got) in zip(specs, results, strict=True)
-    )
-    return {"score": hits / len(specs), "results": results}
+    ]
+    return {
+        "score": sum(all(r.values()) for r in right) / len(specs),
+        "attributes": {name: sum(r[name] for r in right) / len(specs) for name in ATTRIBUTES},
+        "results": results,
+    }
 
 
 class _CaptureSelfAttention(TorchFunctionMode):
