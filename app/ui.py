@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from app.catalog import ModelChoice
+from app.defaults import page_default
 from app.layout_plot import LayoutView, layout_image, message_image
 from app.request import (
     BLOCK_SIZES,
@@ -29,7 +30,6 @@ from app.session import Progress, Session
 from app.sweep import COLUMNS, run_sweep, sweep_plot, sweep_rows
 from dit_accel.models import get_model
 
-DEFAULT_METHOD = "radial"
 # The endpoints' argument names: the form's fields, in the order of the page's inputs.
 GENERATE_ARGS = [field.name for field in dataclasses.fields(Form)]
 SWEEP_ARGS = [name for name in GENERATE_ARGS if name not in ("layer", "head")]  # the sweep draws no layout
@@ -104,10 +104,11 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
     the sweep /sweep; every input has a default, so both work with no arguments."""
     missing = {choice.name: choice.missing for choice in choices}
     spec = get_model(model)
-    knobs = knob_defaults(spec, DEFAULT_METHOD)
+    first = page_default(spec)
+    knobs = first.knobs
 
     def shown(knob: str) -> bool:
-        return shows(knob, DEFAULT_METHOD)
+        return shows(knob, first.method)
 
     def status(name: str) -> str:
         if missing.get(name):
@@ -117,7 +118,8 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
             if missing["demo"]
             else ""
         )
-        return f"Model: {get_model(name).description}.{note}"
+        chosen = page_default(get_model(name)).note
+        return f"Model: {get_model(name).description}.{note}" + (f"\n\n{chosen}" if chosen else "")
 
     def form(values: Form) -> Request:
         if missing.get(values.model):
@@ -137,7 +139,7 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
                 model_in = gr.Dropdown([(c.label, c.name) for c in choices], value=model, label="Model")
                 prompt_in = gr.Textbox(spec.prompts[0], label="Prompt", lines=2)
                 gr.Examples([[p] for p in spec.prompts], [prompt_in], label=f"Example prompts for {model}")
-                method_in = gr.Dropdown(list(METHODS), value=DEFAULT_METHOD, label="Method")
+                method_in = gr.Dropdown(list(METHODS), value=first.method, label="Method")
                 with gr.Row():
                     budget_in = gr.Radio(
                         list(BUDGETS), value=knobs["budget"], label="Budget", visible=shown("budget")
@@ -166,7 +168,7 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
                     )
                 with gr.Accordion("More options", open=False):
                     extra_in = gr.Textbox(
-                        "",
+                        first.extra_options,
                         label="Extra method options",
                         placeholder="key=value; ...  e.g. window=(3, 8, 8); sink=False",
                     )
@@ -177,7 +179,7 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
                 with gr.Row():
                     height_in = gr.Number(spec.height, precision=0, minimum=1, label="Height")
                     width_in = gr.Number(spec.width, precision=0, minimum=1, label="Width")
-                    frames_in = gr.Number(spec.frames, precision=0, minimum=1, label="Frames")
+                    frames_in = gr.Number(first.frames or spec.frames, precision=0, minimum=1, label="Frames")
                 with gr.Row():
                     generate_btn = gr.Button("Generate", variant="primary", elem_id="generate")
                     sweep_btn = gr.Button("Sweep")
@@ -259,7 +261,7 @@ def build_demo(session: Session, choices: list[ModelChoice], model: str) -> gr.B
 
         def on_model(name: str, method: str) -> list[Any]:
             new = get_model(name)
-            sizes = [new.height, new.width, new.frames, new.steps, new.guidance]
+            sizes = [new.height, new.width, page_default(new).frames or new.frames, new.steps, new.guidance]
             return [status(name), *sizes, *_knob_updates(name, method)]
 
         generate_btn.click(

@@ -13,10 +13,12 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from app.catalog import default_model, model_choices
+from app.defaults import page_default, pick
 from app.demo import create_app, launch
 from app.layout_plot import HEIGHT, WIDTH, natural_density
 from app.request import Form, InputError, knob_defaults, parse_extra, parse_form
 from app.sweep import SWEEP_VALUES, sweep_settings
+from dit_accel.atomic import json_text
 from dit_accel.models import get_model
 from dit_accel.video_io import read_video
 
@@ -215,3 +217,52 @@ def test_page_says_the_demo_weights_are_missing(served) -> None:
     with urllib.request.urlopen(f"{served[1]}config") as response:
         config = response.read().decode()
     assert "Demo model weights missing" in config and "Until then the tiny models" in config
+
+
+def _eval_row(label: str, method: str, options: dict, speedup: float, psnr: float, ssim: float) -> dict:
+    return {
+        "label": label,
+        "method": method,
+        "options": options,
+        "speedup": speedup,
+        "psnr": psnr,
+        "ssim": ssim,
+    }
+
+
+def test_page_default_is_the_fastest_setting_at_the_quality_bar(tmp_path) -> None:
+    demo = get_model("demo")
+    rows = [
+        _eval_row("window", "window", {"dense_steps": 0.2, "dense_layers": 1}, 3.0, 25.0, 0.95),  # too lossy
+        _eval_row("radial", "radial", {"decay": 0.2, "dense_steps": 0.2, "dense_layers": 1}, 1.4, 31.0, 0.97),
+        _eval_row(
+            "draft:density=0.3",
+            "draft",
+            {"density": 0.3, "per_head": True, "dense_steps": 0.1, "dense_layers": 0},
+            2.1,
+            28.5,
+            0.93,
+        ),
+        _eval_row("adaptive", "adaptive", {"mass": 0.9}, 0.9, 35.0, 0.99),  # slower than stock
+    ]
+    results = {"methods": rows, "prompts": [{"frames": 33}], "steps": 20, "device": "cpu"}
+    path = tmp_path / "eval.json"
+    path.write_text(json_text(results))
+    assert pick(results) is rows[2]
+    first = page_default(demo, path)
+    assert (first.method, first.frames, first.extra_options) == ("draft", 33, "per_head=True")
+    assert (
+        "draft:density=0.3 at 33 frames" in first.note and "2.10x" in first.note and "28.5 dB" in first.note
+    )
+    values = dict(
+        model="demo", prompt="a red circle", method=first.method, extra_options=first.extra_options, seed=0,
+        steps=demo.steps, height=demo.height, width=demo.width, frames=first.frames, guidance=demo.guidance,
+        **first.knobs,
+    )  # fmt: skip
+    setting = parse_form(Form(**values), demo).setting
+    chosen = {**setting.options, **setting.schedule}
+    assert {key: chosen[key] for key in rows[2]["options"]} == rows[2]["options"]
+    path.write_text(json_text({**results, "methods": rows[:1]}))  # nothing at the bar: Radial, model's size
+    fallback = page_default(demo, path)
+    assert (fallback.method, fallback.frames, fallback.note) == ("radial", None, "")
+    assert fallback.knobs == knob_defaults(demo, "radial")

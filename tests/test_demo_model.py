@@ -172,6 +172,13 @@ def test_coordinates_span_the_clip_at_any_size():
     assert torch.equal(with_coordinates(torch.zeros(1, 3, 1, 2, 2))[0, 3], torch.zeros(1, 2, 2))
 
 
+def test_models_built_before_the_waves_get_the_first_nine_coordinates():
+    video = torch.randn(1, 3, 2, 8, 8)
+    torch.testing.assert_close(with_coordinates(video, 9), with_coordinates(video)[:, :12])
+    with pytest.raises(ValueError, match="channels must be 9 or 12, got 10"):
+        with_coordinates(video, 10)
+
+
 @pytest.mark.parametrize("size", [32, 64])
 def test_texture_waves_sum_per_patch_to_the_data_levels(size):
     """Each 4 x 4 patch of the wave channels sums to +-c with the sign of the texture's level, so the

@@ -14,7 +14,7 @@ from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler, WanTra
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from dit_accel.demo.config import DemoConfig
+from dit_accel.demo.config import COORDINATE_CHANNELS, DemoConfig
 from dit_accel.demo.data import LEVEL_WIDTH
 from dit_accel.demo.text import DemoTextEncoder
 
@@ -29,8 +29,8 @@ class DemoVideoPipelineOutput(BaseOutput):
     frames: np.ndarray | torch.Tensor | list[list[PIL.Image.Image]]
 
 
-def with_coordinates(video: torch.Tensor) -> torch.Tensor:
-    """[B, 3, F, H, W] -> [B, 3 + 12, F, H, W]: the video followed by the frame t, row y and column x of
+def with_coordinates(video: torch.Tensor, channels: int = COORDINATE_CHANNELS) -> torch.Tensor:
+    """[B, 3, F, H, W] -> [B, 3 + channels, F, H, W]: the video followed by the frame t, row y and column x of
     each pixel (each spread over [-1, 1] across the clip, so they mean the same at any size), their
     products t², y², x², ty, tx, yx, and the waves sin(pi r / L), sin(pi c / L) of row r and column c
     (pixel centres) at the background texture's level width L (data.LEVEL_WIDTH of the shorter side)
@@ -38,7 +38,9 @@ def with_coordinates(video: torch.Tensor) -> torch.Tensor:
     in (t, y, x) is negative, with coefficients set by the caption; with these channels that quadratic
     is linear in the input, so the caption's adaLN scale can pick it out. Each 4 x 4 patch sums a wave
     to +-c, so the stripes and checks are linear in the input too: RoPE is relative and smooth
-    coordinates have no period."""
+    coordinates have no period. `channels` 9 stops before the waves (models trained before them)."""
+    if channels not in (9, COORDINATE_CHANNELS):
+        raise ValueError(f"channels must be 9 or {COORDINATE_CHANNELS}, got {channels}")
     batch, _, frames, height, width = video.shape
 
     def axis(n: int) -> torch.Tensor:
@@ -51,8 +53,14 @@ def with_coordinates(video: torch.Tensor) -> torch.Tensor:
 
     t, y, x = torch.meshgrid(axis(frames), axis(height), axis(width), indexing="ij")
     _, wave_y, wave_x = torch.meshgrid(axis(frames), wave(height), wave(width), indexing="ij")
-    grid = torch.stack([t, y, x, t * t, y * y, x * x, t * y, t * x, y * x, wave_y, wave_x, wave_y * wave_x])
+    grid = [t, y, x, t * t, y * y, x * x, t * y, t * x, y * x, wave_y, wave_x, wave_y * wave_x]
+    grid = torch.stack(grid[:channels])
     return torch.cat([video, grid.expand(batch, -1, -1, -1, -1)], dim=1)
+
+
+def transformer_inputs(transformer: WanTransformer3DModel, video: torch.Tensor) -> torch.Tensor:
+    """`video` [B, 3, F, H, W] with the coordinate channels `transformer` was built for, in its dtype."""
+    return with_coordinates(video.to(transformer.dtype), transformer.config.in_channels - 3)
 
 
 def _check_prompt(prompt: str | list[str]) -> list[str]:
@@ -112,7 +120,7 @@ class DemoVideoPipeline(DiffusionPipeline):
         }
         with self.transformer.cache_context(branch, **context_kwargs):
             return self.transformer(
-                hidden_states=with_coordinates(latents.to(self.transformer.dtype)),
+                hidden_states=transformer_inputs(self.transformer, latents),
                 timestep=timestep,
                 encoder_hidden_states=context,
                 attention_kwargs=attention_kwargs,

@@ -12,7 +12,7 @@ from torch.overrides import TorchFunctionMode
 
 from dit_accel.demo.data import BACKGROUNDS, COLOURS, MOTIONS, SHAPES, VideoSpec, make_sample
 from dit_accel.demo.describe import describe_video
-from dit_accel.demo.pipeline import DemoVideoPipeline, with_coordinates
+from dit_accel.demo.pipeline import DemoVideoPipeline, transformer_inputs
 
 # 20 evaluation captions: every colour and motion, shapes and backgrounds mixed.
 EVAL_SPECS: tuple[VideoSpec, ...] = tuple(
@@ -161,7 +161,7 @@ def attention_locality(
     try:
         with capture:
             transformer(
-                with_coordinates(noisy.to(device, dtype)),
+                transformer_inputs(transformer, noisy.to(device)),
                 torch.tensor([sigma * 1000], device=device),
                 context,
             )
