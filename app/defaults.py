@@ -53,6 +53,8 @@ def _form_values(spec: ModelSpec, row: dict) -> tuple[dict[str, Any], str]:
     knobs = knob_defaults(spec, row["method"])
     extra = {}
     for key, value in row["options"].items():
+        if value is None:  # the budget the method does not select by
+            continue
         if key in BUDGETS:
             knobs["budget"], knobs["amount"] = key, value
         elif key == "dense_steps" and isinstance(value, int):
@@ -74,11 +76,12 @@ def page_default(spec: ModelSpec, path: Path | None = None) -> PageDefault:
         return PageDefault(FALLBACK_METHOD, knob_defaults(spec, FALLBACK_METHOD))
     knobs, extra = _form_values(spec, row)
     frames = results["prompts"][0]["frames"]
-    prompts = len(results["prompts"])
+    count = len(results["prompts"])
+    prompts = f"{count} prompt" + ("s" if count != 1 else "")
     note = (
         f"First setting: **{row['label']} at {frames} frames**, the fastest in `{path.name}` with PSNR >= "
         f"{MIN_PSNR_DB:g} dB and SSIM >= {MIN_SSIM:g} against the stock model: {row['speedup']:.2f}x wall "
-        f"time, PSNR {row['psnr']:.1f} dB, SSIM {row['ssim']:.3f} ({prompts} prompts, {results['steps']} "
+        f"time, PSNR {row['psnr']:.1f} dB, SSIM {row['ssim']:.3f} ({prompts}, {results['steps']} "
         f"steps, {results['device']}, measured on this project's 2-core CPU)."
     )
     return PageDefault(row["method"], knobs, extra, frames, note, row)

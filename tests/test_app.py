@@ -230,6 +230,18 @@ def _eval_row(label: str, method: str, options: dict, speedup: float, psnr: floa
     }
 
 
+def _form_setting(first) -> dict:
+    """Method options and schedule of the demo form filled with page default `first`."""
+    demo = get_model("demo")
+    values = dict(
+        model="demo", prompt="a red circle", method=first.method, extra_options=first.extra_options, seed=0,
+        steps=demo.steps, height=demo.height, width=demo.width, frames=first.frames, guidance=demo.guidance,
+        **first.knobs,
+    )  # fmt: skip
+    setting = parse_form(Form(**values), demo).setting
+    return {**setting.options, **setting.schedule}
+
+
 def test_page_default_is_the_fastest_setting_at_the_quality_bar(tmp_path) -> None:
     demo = get_model("demo")
     rows = [
@@ -254,15 +266,20 @@ def test_page_default_is_the_fastest_setting_at_the_quality_bar(tmp_path) -> Non
     assert (
         "draft:density=0.3 at 33 frames" in first.note and "2.10x" in first.note and "28.5 dB" in first.note
     )
-    values = dict(
-        model="demo", prompt="a red circle", method=first.method, extra_options=first.extra_options, seed=0,
-        steps=demo.steps, height=demo.height, width=demo.width, frames=first.frames, guidance=demo.guidance,
-        **first.knobs,
-    )  # fmt: skip
-    setting = parse_form(Form(**values), demo).setting
-    chosen = {**setting.options, **setting.schedule}
+    chosen = _form_setting(first)
     assert {key: chosen[key] for key in rows[2]["options"]} == rows[2]["options"]
     path.write_text(json_text({**results, "methods": rows[:1]}))  # nothing at the bar: Radial, model's size
     fallback = page_default(demo, path)
     assert (fallback.method, fallback.frames, fallback.note) == ("radial", None, "")
     assert fallback.knobs == knob_defaults(demo, "radial")
+
+
+def test_the_demo_page_starts_with_the_committed_measurement() -> None:
+    demo = get_model("demo")
+    first = page_default(demo)
+    row = first.measured
+    assert row["psnr"] >= 28 and row["ssim"] >= 0.9 and row["speedup"] >= 1.5 and first.frames == 33
+    chosen = _form_setting(first)
+    assert {key: chosen[key] for key, value in row["options"].items() if value is not None} == {
+        key: value for key, value in row["options"].items() if value is not None
+    }
