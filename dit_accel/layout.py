@@ -21,8 +21,32 @@ def _check_positive(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+class KeyBlockLists:
+    """What every layout derives from its CSR key-block lists `kv_counts` `[Bl, Hl, nq]` and
+    `kv_indices` `[Bl, Hl, nq, max_k]` (BlockLayout, VarBlockLayout)."""
+
+    kv_counts: torch.Tensor
+    kv_indices: torch.Tensor
+
+    @property
+    def batch(self) -> int:
+        return self.kv_counts.shape[0]
+
+    @property
+    def heads(self) -> int:
+        return self.kv_counts.shape[1]
+
+    @property
+    def max_kv_blocks(self) -> int:
+        return self.kv_indices.shape[3]
+
+    @property
+    def device(self) -> torch.device:
+        return self.kv_counts.device
+
+
 @dataclass(frozen=True, repr=False)
-class BlockLayout:
+class BlockLayout(KeyBlockLists):
     """Block-sparse attention layout, one key-block list per (batch|1, head, query block).
 
     kv_counts:  int32 [Bl, H, nq]        how many key blocks each query block reads
@@ -86,22 +110,6 @@ class BlockLayout:
     @property
     def num_kv_blocks(self) -> int:
         return num_blocks(self.kv_len, self.block_k)
-
-    @property
-    def batch(self) -> int:
-        return self.kv_counts.shape[0]
-
-    @property
-    def heads(self) -> int:
-        return self.kv_counts.shape[1]
-
-    @property
-    def max_kv_blocks(self) -> int:
-        return self.kv_indices.shape[3]
-
-    @property
-    def device(self) -> torch.device:
-        return self.kv_counts.device
 
     @classmethod
     def from_mask(

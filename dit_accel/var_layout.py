@@ -9,7 +9,7 @@ import torch
 
 from dit_accel.kernels.block_sparse.naive import expand_var_block_mask
 from dit_accel.kernels.blocks import block_mask_csr, csr_block_mask
-from dit_accel.layout import BlockLayout
+from dit_accel.layout import BlockLayout, KeyBlockLists
 
 
 def offsets_from_sizes(sizes: torch.Tensor) -> torch.Tensor:
@@ -30,7 +30,7 @@ def _check_offsets(name: str, offsets: torch.Tensor, length: int) -> None:
 
 
 @dataclass(frozen=True, repr=False)
-class VarBlockLayout:
+class VarBlockLayout(KeyBlockLists):
     """Block-sparse attention layout over blocks of per-block sizes.
 
     kv_counts:  int32 [Bl, Hl, nq]        how many key blocks each query block reads
@@ -101,22 +101,6 @@ class VarBlockLayout:
     @property
     def num_kv_blocks(self) -> int:
         return self.k_offsets.shape[2] - 1
-
-    @property
-    def batch(self) -> int:
-        return self.kv_counts.shape[0]
-
-    @property
-    def heads(self) -> int:
-        return self.kv_counts.shape[1]
-
-    @property
-    def max_kv_blocks(self) -> int:
-        return self.kv_indices.shape[3]
-
-    @property
-    def device(self) -> torch.device:
-        return self.kv_counts.device
 
     @property
     def q_sizes(self) -> torch.Tensor:
