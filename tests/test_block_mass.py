@@ -63,6 +63,21 @@ def test_given_lse_from_dense_attention_matches(backend):
     assert rel_l2(block_attention_mass(q, k, 64, 32, scale=0.3, lse=lse, backend=backend), ref) < 1e-5
 
 
+@pytest.mark.parametrize("rows", [16, 40, 96], ids=["inside-a-block", "straddling", "over-blocks"])
+@pytest.mark.parametrize("with_lse", [False, True], ids=["own-softmax", "lse"])
+def test_torch_pieces_of_query_rows_add_up(monkeypatch, rows, with_lse):
+    # Pieces of `rows` query rows: within one query block, across block edges, over several blocks.
+    from dit_accel.kernels.block_mass import torch_mass
+
+    monkeypatch.setattr(torch_mass, "_PIECE_BYTES", rows * 260 * 4)
+    q, k = _inputs(2, 2, 300, 260, 32, torch.float32, 4)
+    scores = torch.einsum("bqhd,bkhd->bhqk", q.double(), k.double()) * 0.3
+    lse = scores.logsumexp(-1).float() if with_lse else None
+    ref = block_attention_mass(q, k, 32, 64, scale=0.3, backend="reference")
+    mass = block_attention_mass(q, k, 32, 64, scale=0.3, lse=lse, backend="torch")
+    assert rel_l2(mass, ref) < 1e-5
+
+
 def test_triton_reads_strided_views():
     g = torch.Generator().manual_seed(5)
     qk = torch.randn(1, 260, 2, 2, 48, generator=g).to(DEVICE)  # a fused projection: q/k are strided views
