@@ -395,8 +395,8 @@ def test_attention_locality_per_layer(tiny_pipe):
 
 @pytest.mark.skipif(not weights_present(), reason="no shipped demo weights (python -m dit_accel.demo.train)")
 def test_shipped_model_follows_captions():
-    """The shipped weights' measured levels (README: 5 of 20 with all four attributes right; colour 20,
-    shape 7, motion 17, background 18), with a margin for other machines' rounding. Issue 18 asks 85%
+    """The shipped weights' measured levels (README: 7 of 20 with all four attributes right; colour 20,
+    shape 9, motion 19, background 15), with a margin for other machines' rounding. Issue 18 asks 85%
     all four; these weights do not reach it."""
     result = caption_following(load_demo_pipeline(), num_inference_steps=20)
     misses = [
@@ -405,8 +405,9 @@ def test_shipped_model_follows_captions():
         if got != {name: getattr(spec, name) for name in ATTRIBUTES}
     ]
     attributes = result["attributes"]
-    assert attributes["colour"] >= 0.9 and attributes["motion"] >= 0.75, misses
-    assert attributes["background"] >= 0.8 and result["score"] >= 0.2, misses
+    assert attributes["colour"] >= 0.9 and attributes["motion"] >= 0.85, misses
+    assert attributes["shape"] >= 0.35 and attributes["background"] >= 0.65, misses
+    assert result["score"] >= 0.25, misses
 
 
 def test_video_spec_caption_is_the_training_text():

@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, required=True, help="run folder: checkpoints/ and log.jsonl")
     parser.add_argument(
-        "--steps", type=int, default=1500, help="total optimizer steps (the lr schedule's length)"
+        "--steps", type=int, default=2400, help="total optimizer steps (the lr schedule's length)"
     )
     parser.add_argument(
         "--minutes", type=float, default=None, help="stop (and checkpoint) after this wall time"
