@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from dit_accel.kernels.block_mass.naive import key_block_sums
-from dit_accel.kernels.blocks import num_blocks
+from dit_accel.kernels.blocks import block_sizes, num_blocks
 
 # Upper bound on the scores of one piece: the GEMM writes them and the softmax and the key-block
 # sums read them back from the cache (a piece far past it streams every pass from memory). Smaller
@@ -50,5 +50,5 @@ def block_attention_mass_torch(
             else:
                 probs = piece.sub_(row_lse[n, start:stop]).exp_()
             sums[n].index_add_(0, block_of_row[start:stop], key_block_sums(probs, block_k))
-    real_rows = (sq - torch.arange(nq, device=q.device) * block_q).clamp(max=block_q)
-    return (sums / real_rows.view(nq, 1)).float().view(b, h, nq, nk)
+    rows_per_block = block_sizes(sq, block_q, compute, q.device).view(nq, 1)
+    return (sums / rows_per_block).float().view(b, h, nq, nk)

@@ -101,13 +101,17 @@ def block_sparse_attention_torch(
 
     out = torch.empty_like(queries)
     lse = torch.empty(b * h * nq * block_q, device=dev) if need_lse else None
-    # lse is [B, H, nq * bq]; its index of query-token row (b, s, h) is (b*H + h) * nq*bq + s.
-    lse_rows = torch.arange(b * h * nq * block_q, device=dev).view(b * h * nq, block_q) if need_lse else None
+    # lse is [B, H, nq * bq]: row r's query tokens are its entries r * bq ...
+    within = torch.arange(block_q, device=dev)
+
+    def lse_rows(rows: torch.Tensor) -> torch.Tensor:
+        return (rows.unsqueeze(-1) * block_q + within).flatten()
+
     if first:  # rows that list no key block: zeros, lse -inf
         empty = order[:first]
         out.index_fill_(0, q_rows.index_select(0, empty).flatten(), 0.0)
         if lse is not None:
-            lse.index_fill_(0, lse_rows.index_select(0, empty).flatten(), float("-inf"))
+            lse.index_fill_(0, lse_rows(empty), float("-inf"))
     row_bytes = block_k * max(2 * d * queries.element_size(), block_q * 4 if need_lse else 0)
     for start, stop in _chunks(host_counts[first:], row_bytes):
         rows = order[first + start : first + stop]
@@ -132,7 +136,7 @@ def block_sparse_attention_torch(
             row_lse = torch.logsumexp(scores, dim=-1)  # [c, 1, bq]
             probs = torch.exp(scores - row_lse.unsqueeze(-1)).nan_to_num_(0.0)
             result = torch.matmul(probs.to(compute), chunk_values)
-            lse.index_copy_(0, lse_rows.index_select(0, rows).flatten(), row_lse.flatten())
+            lse.index_copy_(0, lse_rows(rows), row_lse.flatten())
         else:
             result = F.scaled_dot_product_attention(
                 chunk_queries, chunk_keys, chunk_values, attn_mask=mask, scale=scale
