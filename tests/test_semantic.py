@@ -6,6 +6,7 @@ import torch
 
 from dit_accel import TokenGrid, VarBlockLayout
 from dit_accel.methods import Plan, Reordered
+from dit_accel.patterns import kmeans as kmeans_module
 from dit_accel.patterns.clusters import (
     block_offsets,
     cluster_scores,
@@ -14,6 +15,7 @@ from dit_accel.patterns.clusters import (
     own_clusters,
     select_clusters,
 )
+from dit_accel.patterns.kmeans import assign, update
 from dit_accel.patterns.permutation import permute_tokens
 from dit_accel.quality.bench import reference_attention
 from dit_accel.quality.papers import svg2_comparison
@@ -37,6 +39,34 @@ def test_cluster_sort_and_offsets_put_text_in_its_own_block():
     sizes = torch.tensor([[2, 3, 1]])
     assert block_offsets(grid, sizes).tolist() == [[0, 2, 4, 7, 8]]
     assert block_offsets(TokenGrid(1, 2, 3, text_len=2), sizes).tolist() == [[0, 2, 5, 6, 8]]
+
+
+@pytest.mark.parametrize("piece_bytes", [4 * 5 * 4, 4 * 5 * 1000, 2**30])  # 4 rows, 1000 rows, all heads
+def test_assign_matches_the_nearest_centroid_in_every_piece(monkeypatch, piece_bytes):
+    monkeypatch.setattr(kmeans_module, "_CPU_PIECE_BYTES", piece_bytes)
+    g = torch.Generator().manual_seed(0)
+    x, centroids = torch.randn(3, 301, 8, generator=g), torch.randn(3, 5, 8, generator=g)
+    assert torch.equal(assign(x, centroids), torch.cdist(x, centroids).argmin(-1))
+
+
+def test_update_takes_each_cluster_mean_and_keeps_empty_clusters():
+    x = torch.tensor([[[0.0], [2.0], [10.0]], [[1.0], [3.0], [5.0]]])
+    labels = torch.tensor([[0, 0, 2], [1, 1, 1]])
+    centroids = torch.tensor([[[7.0], [8.0], [9.0]], [[4.0], [6.0], [-1.0]]])
+    assert update(x, labels, centroids).flatten().tolist() == [1.0, 8.0, 10.0, 4.0, 3.0, -1.0]
+
+
+def test_merge_assigns_only_the_small_clusters_points_in_every_head():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(4, 200, 6, generator=g)
+    centroids = torch.randn(4, 12, 6, generator=g)
+    labels = assign(x, centroids)
+    sizes = torch.stack([torch.bincount(row, minlength=12) for row in labels])
+    small = sizes < 20
+    assert small.any() and (~small).any()
+    far = centroids.masked_fill(small.unsqueeze(-1), 1e18)
+    expected = torch.where(small.gather(1, labels), torch.cdist(x, far).argmin(-1), labels)
+    assert torch.equal(merge_small_clusters(x, labels, centroids, 20), expected)
 
 
 def test_small_clusters_merge_into_the_nearest_large_one():

@@ -29,10 +29,19 @@ def merge_small_clusters(
     if min_size <= 1:
         return labels
     small = cluster_sizes(labels, centroids.shape[1]) < min_size  # [N, C]
+    moving = small.gather(1, labels) & ~small.all(-1, keepdim=True)  # [N, L]
+    counts = moving.sum(-1)  # [N]
+    most = int(counts.max())
+    if most == 0:
+        return labels
+    # Only the moving points are assigned: each head's first, padded to the longest head's count.
+    order = moving.to(torch.uint8).argsort(dim=-1, descending=True, stable=True)[:, :most]  # [N, most]
+    points = x.gather(1, order.unsqueeze(-1).expand(-1, -1, x.shape[-1]))
     # A small cluster's centroid is moved out of reach so that the nearest one is a large cluster.
     far = centroids.masked_fill(small.unsqueeze(-1), float("inf")).nan_to_num(posinf=1e18)
-    moved = torch.where(small.all(-1, keepdim=True), labels, assign(x, far))
-    return torch.where(small.gather(1, labels), moved, labels)
+    real = torch.arange(most, device=labels.device) < counts.unsqueeze(1)
+    moved = torch.where(real, assign(points, far), labels.gather(1, order))
+    return labels.scatter(1, order, moved)
 
 
 def cluster_sort(grid: TokenGrid, labels: torch.Tensor) -> torch.Tensor:

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import torch
 
-# Upper bound on the fp32 distance tensor of one chunk of rows.
-_CHUNK_BYTES = 256 * 2**20
+# Bytes of fp32 distance scores per piece: on a CPU a piece stays in the cache while its argmax
+# reads it (2.2x faster than 256 MiB pieces at the Wan 480p grid); on a GPU large pieces keep the
+# launch count low.
+_CPU_PIECE_BYTES = 4 * 2**20
+_ACCELERATOR_PIECE_BYTES = 256 * 2**20
 
 
 def evenly_spaced_init(x: torch.Tensor, clusters: int) -> torch.Tensor:
@@ -22,27 +25,29 @@ def evenly_spaced_init(x: torch.Tensor, clusters: int) -> torch.Tensor:
 def assign(x: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     """Nearest centroid (euclidean) of every point: x `[N, S, D]`, centroids `[N, C, D]` -> long `[N, S]`."""
     n, s, _ = x.shape
-    rows = max(1, _CHUNK_BYTES // (s * centroids.shape[1] * 4))
-    # argmin ||x - c||^2 = argmax (x.c - ||c||^2 / 2) (||x||^2 is the same for every centroid), and
-    # with a column of ones on x and -||c||^2 / 2 on c that is one matmul: a subtract and a scale
-    # over the [rows, S, C] scores would cost 0.9x the matmul itself on a CPU.
-    points = torch.cat((x.float(), x.new_ones(n, s, 1, dtype=torch.float32)), -1)
-    targets = torch.cat((centroids.float(), -0.5 * centroids.float().square().sum(-1, keepdim=True)), -1)
-    labels = []
-    for start in range(0, n, rows):
-        stop = start + rows
-        labels.append((points[start:stop] @ targets[start:stop].transpose(1, 2)).argmax(-1))
-    return torch.cat(labels)
+    centroids = centroids.float()
+    # argmin ||x - c||^2 = argmax (x.c - ||c||^2 / 2): ||x||^2 is the same for every centroid.
+    bias = -0.5 * centroids.square().sum(-1).unsqueeze(1)  # [N, 1, C]
+    targets = centroids.transpose(1, 2)
+    budget = _CPU_PIECE_BYTES if x.device.type == "cpu" else _ACCELERATOR_PIECE_BYTES
+    rows = max(1, budget // (4 * centroids.shape[1]))
+    heads, rows = max(1, rows // s), min(rows, s)
+    labels = torch.empty(n, s, dtype=torch.long, device=x.device)
+    for head in range(0, n, heads):
+        part = slice(head, head + heads)
+        for start in range(0, s, rows):
+            piece = x[part, start : start + rows].float()
+            labels[part, start : start + rows] = torch.baddbmm(bias[part], piece, targets[part]).argmax(-1)
+    return labels
 
 
 def update(x: torch.Tensor, labels: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
     """Mean of each cluster's points; an empty cluster keeps its centroid. Shapes as in `assign`."""
-    n, _, d = x.shape
-    sums = torch.zeros_like(centroids).scatter_add_(1, labels.unsqueeze(-1).expand(-1, -1, d), x.float())
-    counts = torch.zeros(centroids.shape[:2], device=x.device).scatter_add_(
-        1, labels, torch.ones(labels.shape, device=x.device)
-    )
-    return torch.where(counts.unsqueeze(-1) > 0, sums / counts.clamp(min=1).unsqueeze(-1), centroids)
+    n, clusters, d = centroids.shape
+    slots = (labels + clusters * torch.arange(n, device=x.device).unsqueeze(1)).flatten()  # [N S]
+    sums = centroids.new_zeros(n * clusters, d).index_add_(0, slots, x.reshape(-1, d).float())
+    counts = torch.bincount(slots, minlength=n * clusters).view(n, clusters, 1)
+    return torch.where(counts > 0, sums.view(n, clusters, d) / counts.clamp(min=1), centroids)
 
 
 def kmeans(
@@ -51,9 +56,15 @@ def kmeans(
     """Lloyd's k-means, batched over N: x `[N, S, D]` -> (centroids fp32 `[N, C, D]`, labels long `[N, S]`).
 
     `init` `[N, C, D]` warm-starts (e.g. the previous denoising step's centroids); without it the
-    centroids start at evenly spaced tokens. `iters` = 0 only assigns the points to `init`.
+    centroids start at evenly spaced tokens. Each of the `iters` iterations assigns, then updates, and
+    the loop stops after an update: the centroids returned are the means of the clusters the labels
+    form (an empty cluster keeps its centroid), which is what the cluster scores need, at one
+    assignment less than assigning again. `iters` = 0 only assigns the points to `init`.
     """
     centroids = evenly_spaced_init(x, clusters) if init is None else init.float()
-    for _ in range(iters):
-        centroids = update(x, assign(x, centroids), centroids)
-    return centroids, assign(x, centroids)
+    labels = assign(x, centroids)
+    for step in range(iters):
+        centroids = update(x, labels, centroids)
+        if step + 1 < iters:
+            labels = assign(x, centroids)
+    return centroids, labels
