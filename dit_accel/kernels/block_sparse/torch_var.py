@@ -35,10 +35,10 @@ def tile_table(
     return block, start, length, first, count
 
 
-def _rows(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """`[B, S, H, D]` -> `[B*H*S, D]`: one row per (batch, head, token)."""
-    b, s, h, d = x.shape
-    return x.to(dtype).permute(0, 2, 1, 3).reshape(b * h * s, d)
+def _token_rows(bh: torch.Tensor, tokens: torch.Tensor, seq_len: int, heads: int) -> torch.Tensor:
+    """Row ids in a `[B, S, H, D]` tensor viewed as `[B*S*H, D]` of tokens long `[..., n]` of the
+    (batch x head) ids bh long `[...]`: gathers read the inputs in place, with no permute copy."""
+    return ((bh // heads * seq_len).unsqueeze(-1) + tokens) * heads + (bh % heads).unsqueeze(-1)
 
 
 def var_block_sparse_attention_torch(
@@ -73,10 +73,10 @@ def var_block_sparse_attention_torch(
     n_tiles = k_block.numel()
     offs_k = torch.arange(tile_k, device=dev)
     key_valid = torch.cat((offs_k < k_len.unsqueeze(-1), offs_k.new_zeros(1, tile_k, dtype=torch.bool)))
-    key_rows = (k_block // nk * sk).unsqueeze(-1) + (k_start.unsqueeze(-1) + offs_k).clamp(max=sk - 1)
+    key_rows = _token_rows(k_block // nk, (k_start.unsqueeze(-1) + offs_k).clamp(max=sk - 1), sk, h).flatten()
     pad = torch.zeros(1, tile_k * d, dtype=compute, device=dev)
-    key_tiles = torch.cat((_rows(k, compute)[key_rows.flatten()].view(n_tiles, tile_k * d), pad))
-    value_tiles = torch.cat((_rows(v, compute)[key_rows.flatten()].view(n_tiles, tile_k * d), pad))
+    key_tiles = torch.cat((k.to(compute).reshape(-1, d).index_select(0, key_rows).view(n_tiles, -1), pad))
+    value_tiles = torch.cat((v.to(compute).reshape(-1, d).index_select(0, key_rows).view(n_tiles, -1), pad))
 
     # Per query block (flat over BH * nq): its key tiles, listed block by block.
     slot_used = torch.arange(max_k, device=dev) < counts.view(bh, nq, 1)
@@ -98,8 +98,8 @@ def var_block_sparse_attention_torch(
     sorted_reads = tile_reads[order].tolist()
     active = int((tile_reads > 0).sum())  # tiles reading nothing stay zero, lse -inf
     offs_q = torch.arange(tile_q, device=dev)
-    queries = _rows(q, compute)
-    out = torch.zeros(bh * sq, d, dtype=compute, device=dev)
+    queries = q.to(compute).reshape(-1, d)
+    out = torch.zeros(b * sq * h, d, dtype=compute, device=dev)
     lse = torch.full((bh * sq,), float("-inf"), device=dev) if need_lse else None
     start = 0
     while start < active:
@@ -113,28 +113,30 @@ def var_block_sparse_attention_torch(
             max=max(entries.numel() - 1, 0)
         )
         ids = torch.where(read, entries[pos], n_tiles).flatten()
-        keys = key_tiles.index_select(0, ids).view(c, width * tile_k, d)
-        values = value_tiles.index_select(0, ids).view(c, width * tile_k, d)
-        mask = key_valid.index_select(0, ids).view(c, 1, width * tile_k)
-        row_used = offs_q < q_len[tiles].unsqueeze(-1)  # [c, tile_q]
-        rows = (q_block[tiles] // nq * sq).unsqueeze(-1) + (q_start[tiles].unsqueeze(-1) + offs_q).clamp(
-            max=sq - 1
-        )
-        q_tile = queries[rows]  # [c, tile_q, D]
+        # [c, 1, ., D] views: SDPA runs its fused CPU kernel on 4-D inputs only (3-D ones take the
+        # unfused bmm + softmax path, 1.25x slower at the Wan grid).
+        keys = key_tiles.index_select(0, ids).view(c, 1, width * tile_k, d)
+        values = value_tiles.index_select(0, ids).view(c, 1, width * tile_k, d)
+        mask = key_valid.index_select(0, ids).view(c, 1, 1, width * tile_k)
+        # A partial tile repeats its last token: the repeats compute the same row again, so every
+        # tile row is gathered and scattered back without masks.
+        tokens = q_start[tiles].unsqueeze(-1) + torch.minimum(offs_q, q_len[tiles].unsqueeze(-1) - 1)
+        rows = _token_rows(q_block[tiles] // nq, tokens, sq, h).flatten()
+        q_tile = queries.index_select(0, rows).view(c, 1, tile_q, d)
         if need_lse:
-            scores = torch.matmul(q_tile, keys.transpose(-1, -2)).float() * scale  # [c, tile_q, K]
+            scores = torch.matmul(q_tile, keys.transpose(-1, -2)).float() * scale  # [c, 1, tile_q, K]
             scores.masked_fill_(~mask, float("-inf"))
             row_lse = torch.logsumexp(scores, dim=-1)
             probs = torch.exp(scores - row_lse.unsqueeze(-1))
             result = torch.matmul(probs.to(compute), values)
-            lse[rows[row_used]] = row_lse[row_used]
-        else:
-            result = F.scaled_dot_product_attention(
-                q_tile, keys, values, attn_mask=None if bool(mask.all()) else mask, scale=scale
+            lse.index_copy_(
+                0, ((q_block[tiles] // nq * sq).unsqueeze(-1) + tokens).flatten(), row_lse.flatten()
             )
-        out[rows[row_used]] = result[row_used]
+        else:
+            result = F.scaled_dot_product_attention(q_tile, keys, values, attn_mask=mask, scale=scale)
+        out.index_copy_(0, rows, result.reshape(-1, d))
         start = stop
-    out = out.view(b, h, sq, d).permute(0, 2, 1, 3).to(q.dtype)
+    out = out.view(b, sq, h, d).to(q.dtype)
     if lse is None:
         return out, q.new_empty(0, dtype=torch.float32)
     return out, lse.view(b, h, sq)
