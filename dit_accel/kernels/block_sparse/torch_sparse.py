@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dit_accel.kernels.block_sparse.token_rows import flat_tokens, token_row_ids
 from dit_accel.kernels.blocks import num_blocks
 
 # Upper bound on the gathered keys + values (fused path) or scores (LSE path) of one chunk: small
@@ -25,19 +26,13 @@ _CHUNK_BYTES = 4 * 2**20
 _CHUNK_SPREAD = 1 / 8
 
 
-def _token_rows(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """`[B, S, H, D]` -> `[B*S*H, D]` in `dtype`, row (b*S + s)*H + h; a view when `x` is contiguous."""
-    return x.to(dtype).contiguous().view(-1, x.shape[-1])
-
-
 def _block_token_rows(batch: int, heads: int, length: int, block: int, device: torch.device) -> torch.Tensor:
-    """Row ids into `_token_rows` of every block's tokens `[B*H*n, block]` (batch-head major): block j
+    """Row ids into `flat_tokens` of every block's tokens `[B*H*n, block]` (batch-head major): block j
     of batch-head r covers tokens j*block.. of head r % H; ids past the sequence repeat its last token."""
     n = num_blocks(length, block)
-    token = torch.arange(n * block, device=device).clamp(max=length - 1).view(1, 1, n, block)
-    b = torch.arange(batch, device=device).view(-1, 1, 1, 1)
-    h = torch.arange(heads, device=device).view(1, -1, 1, 1)
-    return ((b * length + token) * heads + h).view(batch * heads * n, block)
+    token = torch.arange(n * block, device=device).clamp(max=length - 1).view(1, n * block)
+    bh = torch.arange(batch * heads, device=device)
+    return token_row_ids(bh, token.expand(batch * heads, -1), length, heads).view(batch * heads * n, block)
 
 
 def _chunks(counts: list[int], row_bytes: int) -> list[tuple[int, int]]:
@@ -86,7 +81,7 @@ def block_sparse_attention_torch(
     if not need_lse and max_k == nk and bool((kv_counts == nk).all()):
         return _dense_sdpa(q, k, v, scale), q.new_empty(0, dtype=torch.float32)
     compute = q.dtype if q.is_cuda or q.dtype == torch.float64 else torch.float32
-    queries, keys, values = (_token_rows(x, compute) for x in (q, k, v))
+    queries, keys, values = (flat_tokens(x, compute) for x in (q, k, v))
     # Query tokens past Sq repeat the last one: their duplicate results are equal, so scattering is safe.
     q_rows = _block_token_rows(b, h, sq, block_q, dev)  # [R, bq], row r = (batch-head r // nq, block r % nq)
     k_rows = _block_token_rows(b, h, sk, block_k, dev)  # [B*H*nk, bk]

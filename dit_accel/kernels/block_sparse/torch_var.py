@@ -15,6 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from dit_accel.kernels.block_sparse.token_rows import flat_tokens, token_row_ids
+
 # Upper bound on the gathered keys + values (or scores, with LSE) of one chunk.
 _CHUNK_BYTES = 16 * 2**20
 
@@ -33,12 +35,6 @@ def tile_table(
     start = offsets[:, :-1].flatten()[block] + within
     length = (sizes[block] - within).clamp(max=tile)
     return block, start, length, first, count
-
-
-def _token_rows(bh: torch.Tensor, tokens: torch.Tensor, seq_len: int, heads: int) -> torch.Tensor:
-    """Row ids in a `[B, S, H, D]` tensor viewed as `[B*S*H, D]` of tokens long `[..., n]` of the
-    (batch x head) ids bh long `[...]`: gathers read the inputs in place, with no permute copy."""
-    return ((bh // heads * seq_len).unsqueeze(-1) + tokens) * heads + (bh % heads).unsqueeze(-1)
 
 
 def var_block_sparse_attention_torch(
@@ -73,10 +69,11 @@ def var_block_sparse_attention_torch(
     n_tiles = k_block.numel()
     offs_k = torch.arange(tile_k, device=dev)
     key_valid = torch.cat((offs_k < k_len.unsqueeze(-1), offs_k.new_zeros(1, tile_k, dtype=torch.bool)))
-    key_rows = _token_rows(k_block // nk, (k_start.unsqueeze(-1) + offs_k).clamp(max=sk - 1), sk, h).flatten()
+    key_tokens = (k_start.unsqueeze(-1) + offs_k).clamp(max=sk - 1)  # [n_tiles, tile_k]
+    key_rows = token_row_ids(k_block // nk, key_tokens, sk, h).flatten()
     pad = torch.zeros(1, tile_k * d, dtype=compute, device=dev)
-    key_tiles = torch.cat((k.to(compute).reshape(-1, d).index_select(0, key_rows).view(n_tiles, -1), pad))
-    value_tiles = torch.cat((v.to(compute).reshape(-1, d).index_select(0, key_rows).view(n_tiles, -1), pad))
+    key_tiles = torch.cat((flat_tokens(k, compute).index_select(0, key_rows).view(n_tiles, -1), pad))
+    value_tiles = torch.cat((flat_tokens(v, compute).index_select(0, key_rows).view(n_tiles, -1), pad))
 
     # Per query block (flat over BH * nq): its key tiles, listed block by block.
     slot_used = torch.arange(max_k, device=dev) < counts.view(bh, nq, 1)
@@ -98,7 +95,7 @@ def var_block_sparse_attention_torch(
     sorted_reads = tile_reads[order].tolist()
     active = int((tile_reads > 0).sum())  # tiles reading nothing stay zero, lse -inf
     offs_q = torch.arange(tile_q, device=dev)
-    queries = q.to(compute).reshape(-1, d)
+    queries = flat_tokens(q, compute)
     out = torch.zeros(b * sq * h, d, dtype=compute, device=dev)
     lse = torch.full((bh * sq,), float("-inf"), device=dev) if need_lse else None
     start = 0
@@ -121,7 +118,8 @@ def var_block_sparse_attention_torch(
         # A partial tile repeats its last token: the repeats compute the same row again, so every
         # tile row is gathered and scattered back without masks.
         tokens = q_start[tiles].unsqueeze(-1) + torch.minimum(offs_q, q_len[tiles].unsqueeze(-1) - 1)
-        rows = _token_rows(q_block[tiles] // nq, tokens, sq, h).flatten()
+        tile_bh = q_block[tiles] // nq  # [c] batch-head of each tile
+        rows = token_row_ids(tile_bh, tokens, sq, h).flatten()
         q_tile = queries.index_select(0, rows).view(c, 1, tile_q, d)
         if need_lse:
             scores = torch.matmul(q_tile, keys.transpose(-1, -2)).float() * scale  # [c, 1, tile_q, K]
@@ -129,9 +127,7 @@ def var_block_sparse_attention_torch(
             row_lse = torch.logsumexp(scores, dim=-1)
             probs = torch.exp(scores - row_lse.unsqueeze(-1))
             result = torch.matmul(probs.to(compute), values)
-            lse.index_copy_(
-                0, ((q_block[tiles] // nq * sq).unsqueeze(-1) + tokens).flatten(), row_lse.flatten()
-            )
+            lse.index_copy_(0, ((tile_bh * sq).unsqueeze(-1) + tokens).flatten(), row_lse.flatten())
         else:
             result = F.scaled_dot_product_attention(q_tile, keys, values, attn_mask=mask, scale=scale)
         out.index_copy_(0, rows, result.reshape(-1, d))
