@@ -14,6 +14,8 @@ import torch
 
 from dit_accel.attention import block_sparse_attention, default_backend
 from dit_accel.grid import TokenGrid
+from dit_accel.kernels.block_sparse.flex_cpu import flex_block_mask
+from dit_accel.kernels.block_sparse.torch_sparse import torch_engine
 from dit_accel.layout import BlockLayout, num_blocks
 from dit_accel.methods import Adaptive, Draft, Method, Radial, Reordered, Window
 from dit_accel.quality.synthetic import HEAD_TYPES, synthetic_attention
@@ -45,7 +47,9 @@ GPU_SHAPES = (
 CPU_SHAPES = (
     Shape("cpu-8k-d64", 1, 8192, 4, 64),
     Shape("cpu-4k-d128", 1, 4096, 4, 128),
-    # One head of each synthetic type at the Wan 480p grid, for the methods' uneven layouts.
+    # The methods' uneven layouts at about 8k tokens (the demo model's 33-frame grid) and at the Wan
+    # 480p grid, one head of each synthetic type and more.
+    Shape("cpu-8k-grid", 1, 8448, 4, 64, (33, 16, 16)),
     Shape("cpu-wan480p-grid", 1, 32760, 3, 128, WAN_480P),
 )
 TINY_SHAPES = (Shape("tiny-grid", 1, 4 * 8 * 16, 3, 64, (4, 8, 16)),)  # dry runs: seconds on a CPU
@@ -121,26 +125,6 @@ def banded_random_layout(
     return BlockLayout.from_mask(mask.to(device), seq, seq, block, block)
 
 
-def flex_block_mask(layout: BlockLayout, batch: int, heads: int):
-    """`layout` as a FlexAttention BlockMask of full blocks `[batch, heads, nq, nk]` (broadcast dims
-    expanded, so every layout of a shape has one mask shape and a compiled kernel serves them all)."""
-    from torch.nn.attention.flex_attention import BlockMask
-
-    if not isinstance(layout, BlockLayout):
-        raise ValueError("FlexAttention's BlockMask has one block size: cluster-sized blocks do not fit it")
-    counts = layout.kv_counts.expand(batch, heads, -1).contiguous()
-    indices = torch.zeros(*counts.shape, layout.num_kv_blocks, dtype=torch.int32, device=layout.device)
-    indices[..., : layout.max_kv_blocks] = layout.kv_indices
-    return BlockMask.from_kv_blocks(
-        torch.zeros_like(counts),
-        torch.zeros_like(indices),
-        counts,
-        indices,
-        BLOCK_SIZE=(layout.block_q, layout.block_k),
-        seq_lengths=(layout.q_len, layout.kv_len),
-    )
-
-
 def flex_runner(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, layout: BlockLayout, mode: str = "compiled"
 ) -> Callable[[], torch.Tensor] | None:
@@ -153,7 +137,10 @@ def flex_runner(
         return None
     from torch.nn.attention.flex_attention import flex_attention
 
-    block_mask = flex_block_mask(layout, q.shape[0], q.shape[2])
+    if not isinstance(layout, BlockLayout):
+        raise ValueError("FlexAttention's BlockMask has one block size: cluster-sized blocks do not fit it")
+    geometry = (layout.q_len, layout.kv_len, layout.block_q, layout.block_k)
+    block_mask = flex_block_mask(layout.kv_counts, layout.kv_indices, q.shape[0], q.shape[2], *geometry)
     run = torch.compile(flex_attention) if mode == "compiled" else flex_attention
     qt, kt, vt = (x.transpose(1, 2) for x in (q, k, v))
     return lambda: run(qt, kt, vt, block_mask=block_mask)
@@ -241,15 +228,19 @@ def _time_layout(
     flex: str,
     repeats: int,
 ) -> dict:
-    """Density, longest row, ours ms and Flex ms (its first call in seconds; None and the error when
-    Flex cannot run the layout) for one layout."""
+    """Density, longest row, the engine ours ran on, ours ms and Flex ms (first calls in seconds; None
+    and the error when Flex cannot run the layout) for one layout."""
     device = q.device
+
+    def ours() -> torch.Tensor:
+        return block_sparse_attention(q, k, v, layout, backend=backend)
+
     row = {
         "density": round(layout.density(), 4),
         "longest_row": round(int(layout.kv_counts.max()) / layout.num_kv_blocks, 4),
-        "ours_ms": round(
-            time_ms(lambda: block_sparse_attention(q, k, v, layout, backend=backend), device, repeats), 3
-        ),
+        "engine": _engine(q, k, layout, backend),
+        "ours_first_call_s": round(first_call_s(ours, device), 3),
+        "ours_ms": round(time_ms(ours, device, repeats), 3),
         "flex_ms": None,
         "flex_first_call_s": None,
         "flex_error": None,
@@ -264,6 +255,15 @@ def _time_layout(
     return row
 
 
+def _engine(q: torch.Tensor, k: torch.Tensor, layout: BlockLayout | VarBlockLayout, backend: str) -> str:
+    """What runs our call: the backend, or on the torch backend its engine (`torch_engine`)."""
+    if backend != "torch":
+        return backend
+    if isinstance(layout, VarBlockLayout):
+        return "gather"
+    return torch_engine(q, k, layout.kv_counts, layout.kv_indices, layout.block_k, need_lse=False)
+
+
 def _ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
@@ -273,17 +273,20 @@ def kernel_table(result: dict) -> str:
     lines = [
         f"{environment_line(result)}; Flex {result['flex']}",
         "",
-        "| shape | B x S x H x D | dtype | layout | block | density | longest row | ours ms | SDPA dense ms "
-        "| Flex ms | ours / SDPA | Flex / SDPA | ours / Flex | TFLOP/s |",
-        "|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| shape | B x S x H x D | dtype | layout | block | density | longest row | engine | ours ms "
+        "| SDPA dense ms | Flex ms | ours / SDPA | Flex / SDPA | ours / Flex | TFLOP/s "
+        "| first call s ours / Flex |",
+        "|---|---|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for r in result["rows"]:
         flex = "-" if r["flex_ms"] is None else f"{r['flex_ms']:.2f}"
+        first = "-" if r["flex_first_call_s"] is None else f"{r['flex_first_call_s']:.2f}"
         lines.append(
             f"| {r['name']} | {r['batch']}x{r['seq']}x{r['heads']}x{r['head_dim']} | {r['dtype']} | "
-            f"{r['layout']} | {r['block']} | {r['density']:.3f} | {r['longest_row']:.3f} | "
+            f"{r['layout']} | {r['block']} | {r['density']:.3f} | {r['longest_row']:.3f} | {r['engine']} | "
             f"{r['ours_ms']:.2f} | {r['sdpa_dense_ms']:.2f} | {flex} | {_ratio(r['speedup_vs_sdpa'])} | "
-            f"{_ratio(r['flex_vs_sdpa'])} | {_ratio(r['speedup_vs_flex'])} | {r['effective_tflops']:.3f} |"
+            f"{_ratio(r['flex_vs_sdpa'])} | {_ratio(r['speedup_vs_flex'])} | {r['effective_tflops']:.3f} | "
+            f"{r['ours_first_call_s']:.2f} / {first} |"
         )
     errors = {r["flex_error"] for r in result["rows"] if r["flex_error"]}
     lines += [f"\nFlex failed: {error}" for error in sorted(errors)]

@@ -7,7 +7,8 @@ layout's, so uneven layouts cost their mean row, not their longest. Tokens are g
 the `[B, S, H, D]` inputs (one `D`-row per token and head) and results scattered straight back, so no
 pass re-lays q, k, v or the output out. Without LSE, each chunk is one fused SDPA call (flash kernel on
 CPU) and a layout that lists every key block is one plain SDPA call; with LSE, an explicit fp32
-softmax that also returns the log-sum-exp.
+softmax that also returns the log-sum-exp. Large float32 CPU calls without LSE run on compiled
+FlexAttention instead (`flex_cpu`), which reads the key blocks in place.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from dit_accel.kernels.block_sparse.flex_cpu import block_sparse_attention_flex, flex_serves
 from dit_accel.kernels.block_sparse.token_rows import flat_tokens, token_row_ids
 from dit_accel.kernels.blocks import num_blocks
 
@@ -57,6 +59,23 @@ def _dense_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float)
     return out.transpose(1, 2).contiguous()
 
 
+def torch_engine(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    kv_counts: torch.Tensor,
+    kv_indices: torch.Tensor,
+    block_k: int,
+    need_lse: bool,
+) -> str:
+    """What runs a call: "sdpa" (the layout lists every key block, no LSE), "flex" (`flex_cpu`) or
+    "gather" (the chunked gathers below)."""
+    nk = num_blocks(k.shape[1], block_k)
+    # Ids are distinct, so a row listing nk blocks lists them all.
+    if not need_lse and kv_indices.shape[3] == nk and bool((kv_counts == nk).all()):
+        return "sdpa"
+    return "flex" if flex_serves(q, k, need_lse) else "gather"
+
+
 def block_sparse_attention_torch(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -77,9 +96,13 @@ def block_sparse_attention_torch(
     sk, dev = k.shape[1], q.device
     nq, max_k = kv_indices.shape[2], kv_indices.shape[3]
     nk = num_blocks(sk, block_k)
-    # Ids are distinct, so a row listing nk blocks lists them all.
-    if not need_lse and max_k == nk and bool((kv_counts == nk).all()):
+    engine = torch_engine(q, k, kv_counts, kv_indices, block_k, need_lse)
+    if engine == "sdpa":
         return _dense_sdpa(q, k, v, scale), q.new_empty(0, dtype=torch.float32)
+    if engine == "flex":
+        out = block_sparse_attention_flex(q, k, v, kv_counts, kv_indices, block_q, block_k, scale)
+        if out is not None:
+            return out, q.new_empty(0, dtype=torch.float32)
     compute = q.dtype if q.is_cuda or q.dtype == torch.float64 else torch.float32
     queries, keys, values = (flat_tokens(x, compute) for x in (q, k, v))
     # Query tokens past Sq repeat the last one: their duplicate results are equal, so scattering is safe.
