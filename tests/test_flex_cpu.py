@@ -32,11 +32,16 @@ def _big(dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.zeros((), dtype=dtype).expand(1, 32760, 3, 128)
 
 
-@pytest.mark.parametrize("layout_batch,layout_heads", [(2, 3), (1, 1)])
-def test_flex_engine_matches_reference(monkeypatch, layout_batch, layout_heads):
+@pytest.fixture
+def flex_on(monkeypatch):
+    """`DIT_ACCEL_FLEX=on` where compiled Flex can run (a C++ compiler exists)."""
     monkeypatch.setenv(flex_cpu.FLEX_ENV, "on")
     if not flex_cpu.cpp_compiler_found():
         pytest.skip("compiled FlexAttention needs a C++ compiler")
+
+
+@pytest.mark.parametrize("layout_batch,layout_heads", [(2, 3), (1, 1)])
+def test_flex_engine_matches_reference(flex_on, layout_batch, layout_heads):
     q, k, v = _qkv(0)
     layout = _layout(1, layout_batch, layout_heads)
     assert torch_engine(q, k, layout.kv_counts, layout.kv_indices, BLOCK, need_lse=False) == "flex"
@@ -89,10 +94,7 @@ def test_without_a_compiler_the_gather_path_runs_and_says_so(monkeypatch):
     torch.testing.assert_close(out, reference, atol=2e-5, rtol=2e-5)
 
 
-def test_past_the_shape_limit_new_shapes_use_the_gather_path(monkeypatch):
-    monkeypatch.setenv(flex_cpu.FLEX_ENV, "on")
-    if not flex_cpu.cpp_compiler_found():
-        pytest.skip("compiled FlexAttention needs a C++ compiler")
+def test_past_the_shape_limit_new_shapes_use_the_gather_path(flex_on, monkeypatch):
     monkeypatch.setattr(flex_cpu, "_FLEX_SHAPES", 1)
     flex_cpu._compiled_flex.cache_clear()
     try:
@@ -111,11 +113,8 @@ def test_past_the_shape_limit_new_shapes_use_the_gather_path(monkeypatch):
         torch.testing.assert_close(out, reference, atol=2e-5, rtol=2e-5)
 
 
-def test_flex_engine_inside_a_compiled_model(monkeypatch):
+def test_flex_engine_inside_a_compiled_model(flex_on):
     """Users compile the whole transformer: the custom op stays opaque and runs Flex inside."""
-    monkeypatch.setenv(flex_cpu.FLEX_ENV, "on")
-    if not flex_cpu.cpp_compiler_found():
-        pytest.skip("compiled FlexAttention needs a C++ compiler")
     q, k, v = _qkv(11)
     layout = _layout(12, 2, 3)
 
